@@ -1,0 +1,16 @@
+// Shared jest settings: TypeScript through @swc/jest, workspace packages mapped to their sources.
+const path = require('node:path');
+const root = __dirname;
+const packages = ['core-tensor', 'data', 'sft', 'reward', 'ppo', 'chat', 'deploy'];
+const moduleNameMapper = {};
+for (const p of packages) moduleNameMapper[`^@rlhfkit/${p}$`] = path.join(root, 'packages', p, 'src', 'index.ts');
+
+module.exports = {
+  testEnvironment: 'node',
+  transform: {
+    '^.+\\.(t|j)sx?$': ['@swc/jest', { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'commonjs' } }],
+  },
+  moduleNameMapper,
+  testMatch: ['<rootDir>/src/**/*.spec.ts', '<rootDir>/test/**/*.spec.ts'],
+  testTimeout: 120000,
+};
