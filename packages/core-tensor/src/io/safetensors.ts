@@ -1,262 +1,241 @@
 // safetensors read/write: the Hugging Face tensor file format (u64 header length, JSON header, raw LE bytes).
 import * as fs from 'node:fs';
-import * as path from 'node:path';
+import {
+  CheckpointError,
+  DTYPE_BYTES,
+  decodeLittleEndian,
+  encodeLittleEndian,
+  isSafetensorsDtype,
+  numel,
+  type SafetensorsDtype,
+  type StateDict,
+  type TensorToWrite,
+  type WritableDtype,
+} from './host-tensor';
+import { openForRead, readExact, writeFileAtomic } from './file-io';
 
-/** Tensor dtypes rlhfkit reads. Floats load as Float32Array, integers as Int32Array. */
-export type SafetensorsDtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
+export { CheckpointError } from './host-tensor';
+export type { HostTensor, SafetensorsDtype, StateDict, TensorToWrite, WritableDtype } from './host-tensor';
 
-/** One tensor of a checkpoint, decoded to a JS typed array in row-major (PyTorch) order. */
-export interface HostTensor {
-  /** The dtype the tensor had on disk. */
+/** The safetensors library refuses headers above 100 MB; so do we, before allocating them. */
+const MAX_HEADER = 100_000_000;
+
+/** One validated header entry; `begin`/`end` are relative to the start of the data section. */
+export interface SafetensorsEntry {
+  name: string;
   dtype: SafetensorsDtype;
   shape: number[];
-  data: Float32Array | Int32Array;
+  begin: number;
+  end: number;
 }
 
-/** A whole checkpoint (or shard) as HF tensor names -> host tensors. */
-export type StateDict = Map<string, HostTensor>;
+export interface SafetensorsHeader {
+  entries: SafetensorsEntry[];
+  metadata: Record<string, string>;
+  /** Absolute file offset where tensor data starts (8 + header length). */
+  dataStart: number;
+}
 
-const BYTES: Record<SafetensorsDtype, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
-
-/** An error about a checkpoint file that the user can act on (names the file and, where known, the tensor). */
-export class CheckpointError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'CheckpointError';
+function checkHeaderLength(n: number, total: number, file: string): void {
+  if (n <= 1 || n > MAX_HEADER || 8 + n > total) {
+    throw new CheckpointError(
+      `${file}: safetensors header length ${n} does not fit the file (${total} bytes); the file is truncated or not safetensors`,
+    );
   }
 }
 
-interface HeaderEntry { dtype: string; shape: number[]; data_offsets: [number, number] }
-
-function f16ToF32(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const m = h & 0x3ff;
-  if (e === 0) return sign * m * 2 ** -24;
-  if (e === 31) return m ? NaN : sign * Infinity;
-  return sign * (1 + m / 1024) * 2 ** (e - 15);
-}
-
-function f32ToF16Bits(v: number): number {
-  // Round-to-nearest-even conversion through the float32 bit pattern.
-  const f = new Float32Array([v]);
-  const x = new Uint32Array(f.buffer)[0];
-  const sign = (x >>> 16) & 0x8000;
-  const exp = (x >>> 23) & 0xff;
-  let mant = x & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  let e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    mant |= 0x800000;
-    const shift = 14 - e;
-    let half = mant >>> shift;
-    const rem = mant & ((1 << shift) - 1);
-    const mid = 1 << (shift - 1);
-    if (rem > mid || (rem === mid && (half & 1))) half++;
-    return sign | half;
-  }
-  let half = (e << 10) | (mant >>> 13);
-  const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && (half & 1))) half++;
-  return sign | half;
-}
-
-function decode(buf: Buffer, begin: number, dtype: SafetensorsDtype, count: number): Float32Array | Int32Array {
-  const dv = new DataView(buf.buffer, buf.byteOffset + begin, count * BYTES[dtype]);
-  switch (dtype) {
-    case 'F32': {
-      const out = new Float32Array(count);
-      for (let i = 0; i < count; i++) out[i] = dv.getFloat32(4 * i, true);
-      return out;
-    }
-    case 'F64': {
-      const out = new Float32Array(count);
-      for (let i = 0; i < count; i++) out[i] = dv.getFloat64(8 * i, true);
-      return out;
-    }
-    case 'F16': {
-      const out = new Float32Array(count);
-      for (let i = 0; i < count; i++) out[i] = f16ToF32(dv.getUint16(2 * i, true));
-      return out;
-    }
-    case 'BF16': {
-      const u = new Uint32Array(count);
-      for (let i = 0; i < count; i++) u[i] = dv.getUint16(2 * i, true) << 16;
-      return new Float32Array(u.buffer);
-    }
-    case 'I64': {
-      const out = new Int32Array(count);
-      for (let i = 0; i < count; i++) out[i] = Number(dv.getBigInt64(8 * i, true));
-      return out;
-    }
-    case 'I32': {
-      const out = new Int32Array(count);
-      for (let i = 0; i < count; i++) out[i] = dv.getInt32(4 * i, true);
-      return out;
-    }
-    case 'I16': {
-      const out = new Int32Array(count);
-      for (let i = 0; i < count; i++) out[i] = dv.getInt16(2 * i, true);
-      return out;
-    }
-    case 'I8': {
-      const out = new Int32Array(count);
-      for (let i = 0; i < count; i++) out[i] = dv.getInt8(i);
-      return out;
-    }
-    case 'U8':
-    case 'BOOL': {
-      const out = new Int32Array(count);
-      for (let i = 0; i < count; i++) out[i] = dv.getUint8(i);
-      return out;
-    }
-  }
-}
-
-/** Parses a safetensors buffer. `file` is only used in error messages. */
-export function parseSafetensors(buf: Buffer, file = '<buffer>', keys?: Set<string>): { tensors: StateDict; metadata: Record<string, string> } {
-  if (buf.length < 8) throw new CheckpointError(`${file}: not a safetensors file (only ${buf.length} bytes; expected an 8-byte header length)`);
-  const n = Number(buf.readBigUInt64LE(0));
-  if (n <= 0 || 8 + n > buf.length) {
-    throw new CheckpointError(`${file}: safetensors header length ${n} runs past the end of the file (${buf.length} bytes); the file is truncated or not safetensors`);
-  }
-  let header: Record<string, HeaderEntry | Record<string, string>>;
+/** Parses and validates the JSON header: every dtype known, every tensor's byte range inside the data section. */
+export function parseSafetensorsHeader(json: string, dataStart: number, fileSize: number, file: string): SafetensorsHeader {
+  let raw: unknown;
   try {
-    header = JSON.parse(buf.toString('utf8', 8, 8 + n));
+    raw = JSON.parse(json);
   } catch (e) {
-    throw new CheckpointError(`${file}: safetensors header is not valid JSON (${(e as Error).message})`);
+    throw new CheckpointError(`${file}: safetensors header is not valid JSON (${(e as Error).message}); the file is corrupt or not safetensors`);
   }
-  const dataStart = 8 + n;
-  const dataLen = buf.length - dataStart;
-  const metadata = (header.__metadata__ ?? {}) as Record<string, string>;
-  const tensors: StateDict = new Map();
-  for (const [name, raw] of Object.entries(header)) {
-    if (name === '__metadata__') continue;
-    if (keys && !keys.has(name)) continue;
-    const entry = raw as HeaderEntry;
-    const dtype = entry.dtype as SafetensorsDtype;
-    if (!(dtype in BYTES)) {
-      throw new CheckpointError(`${file}: tensor '${name}' has dtype '${entry.dtype}', which rlhfkit cannot read (known: ${Object.keys(BYTES).join(', ')})`);
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new CheckpointError(`${file}: safetensors header is not a JSON object`);
+  }
+  const dataLen = fileSize - dataStart;
+  const entries: SafetensorsEntry[] = [];
+  let metadata: Record<string, string> = {};
+  for (const [name, value] of Object.entries(raw as Record<string, unknown>)) {
+    if (name === '__metadata__') {
+      metadata = (value ?? {}) as Record<string, string>;
+      continue;
     }
-    if (!Array.isArray(entry.shape) || !Array.isArray(entry.data_offsets) || entry.data_offsets.length !== 2) {
-      throw new CheckpointError(`${file}: tensor '${name}' has a malformed header entry (needs shape and data_offsets [begin, end])`);
-    }
-    const [begin, end] = entry.data_offsets;
-    const count = entry.shape.reduce((a, b) => a * b, 1);
-    if (end - begin !== count * BYTES[dtype] || begin < 0 || end > dataLen) {
+    const e = value as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+    if (!isSafetensorsDtype(e?.dtype)) {
       throw new CheckpointError(
-        `${file}: tensor '${name}' header says bytes [${begin}, ${end}) for ${dtype}${JSON.stringify(entry.shape)} ` +
-          `(${count * BYTES[dtype]} bytes needed, ${dataLen} bytes of data in the file); the file is truncated or its header is wrong`,
+        `${file}: tensor '${name}' has dtype '${String(e?.dtype)}', which rlhfkit cannot read (known: ${Object.keys(DTYPE_BYTES).join(', ')}); convert it with safetensors in Python`,
       );
     }
-    tensors.set(name, { dtype, shape: entry.shape.slice(), data: decode(buf, dataStart + begin, dtype, count) });
+    const shape = e.shape;
+    const offs = e.data_offsets;
+    const isIntArray = (a: unknown): a is number[] => Array.isArray(a) && a.every((x) => Number.isSafeInteger(x) && x >= 0);
+    if (!isIntArray(shape) || !isIntArray(offs) || offs.length !== 2) {
+      throw new CheckpointError(`${file}: tensor '${name}' has a malformed header entry (needs a shape and data_offsets [begin, end] of non-negative integers)`);
+    }
+    const [begin, end] = offs;
+    const need = numel(shape) * DTYPE_BYTES[e.dtype];
+    if (end < begin || end - begin !== need || end > dataLen) {
+      throw new CheckpointError(
+        `${file}: tensor '${name}' header says bytes [${begin}, ${end}) for ${e.dtype}${JSON.stringify(shape)} ` +
+          `(${need} bytes needed, ${dataLen} bytes of data in the file); the file is truncated or its header is wrong`,
+      );
+    }
+    entries.push({ name, dtype: e.dtype, shape: shape.slice(), begin, end });
   }
-  return { tensors, metadata };
+  return { entries, metadata, dataStart };
 }
 
-/** Reads a .safetensors file into host tensors (optionally only the given keys). */
-export function readSafetensors(file: string, keys?: Set<string>): StateDict {
-  let buf: Buffer;
+/** Reads only the header of a .safetensors file (names, dtypes, shapes, byte ranges, metadata). */
+export function readSafetensorsHeaderFull(file: string): SafetensorsHeader {
+  const { fd, size } = openForRead(file, 'safetensors file');
   try {
-    buf = fs.readFileSync(file);
-  } catch (e) {
-    throw new CheckpointError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
-  return parseSafetensors(buf, file, keys).tensors;
-}
-
-/** Reads only the header: names, dtypes and shapes, without decoding data. */
-export function readSafetensorsHeader(file: string): Map<string, { dtype: string; shape: number[] }> {
-  const fd = fs.openSync(file, 'r');
-  try {
-    const lenBuf = Buffer.alloc(8);
-    fs.readSync(fd, lenBuf, 0, 8, 0);
-    const n = Number(lenBuf.readBigUInt64LE(0));
-    const size = fs.fstatSync(fd).size;
-    if (8 + n > size) throw new CheckpointError(`${file}: safetensors header length ${n} runs past the end of the file (${size} bytes)`);
-    const hb = Buffer.alloc(n);
-    fs.readSync(fd, hb, 0, n, 8);
-    const header = JSON.parse(hb.toString('utf8')) as Record<string, HeaderEntry>;
-    const out = new Map<string, { dtype: string; shape: number[] }>();
-    for (const [k, v] of Object.entries(header)) if (k !== '__metadata__') out.set(k, { dtype: v.dtype, shape: v.shape });
-    return out;
+    return readHeaderFd(fd, size, file);
   } finally {
     fs.closeSync(fd);
   }
 }
 
-export type WritableDtype = 'F32' | 'F16' | 'BF16' | 'I32' | 'I64';
+function readHeaderFd(fd: number, size: number, file: string): SafetensorsHeader {
+  if (size < 8) throw new CheckpointError(`${file}: not a safetensors file (only ${size} bytes; expected an 8-byte header length); the file is truncated`);
+  const lenBytes = readExact(fd, 0, 8, file, 'header length');
+  const n = Number(new DataView(lenBytes.buffer).getBigUint64(0, true));
+  checkHeaderLength(n, size, file);
+  const json = Buffer.from(readExact(fd, 8, n, file, 'header').buffer).toString('utf8');
+  return parseSafetensorsHeader(json, 8 + n, size, file);
+}
 
-/** Serialises tensors to a safetensors buffer. Keys are written in sorted order, as the Python library does. */
-export function serializeSafetensors(
-  tensors: Map<string, { shape: number[]; data: Float32Array | Int32Array; dtype?: WritableDtype }>,
-  metadata: Record<string, string> = { format: 'pt' },
-): Buffer {
-  const names = [...tensors.keys()].sort();
+/** Reads only the header: names, dtypes and shapes, without decoding data. */
+export function readSafetensorsHeader(file: string): Map<string, { dtype: string; shape: number[] }> {
+  const out = new Map<string, { dtype: string; shape: number[] }>();
+  for (const e of readSafetensorsHeaderFull(file).entries) out.set(e.name, { dtype: e.dtype, shape: e.shape });
+  return out;
+}
+
+/**
+ * Reads a .safetensors file into host tensors (optionally only the given keys), one positional read per tensor
+ * straight into a fresh aligned buffer, so files past 2 GiB work and F32 data is never copied twice.
+ */
+export function readSafetensors(file: string, keys?: ReadonlySet<string>): StateDict {
+  const { fd, size } = openForRead(file, 'safetensors file');
+  try {
+    const header = readHeaderFd(fd, size, file);
+    const tensors: StateDict = new Map();
+    for (const e of header.entries) {
+      if (keys && !keys.has(e.name)) continue;
+      const where = `${file}: tensor '${e.name}'`;
+      const bytes = readExact(fd, header.dataStart + e.begin, e.end - e.begin, file, `tensor '${e.name}'`);
+      tensors.set(e.name, { dtype: e.dtype, shape: e.shape, data: decodeLittleEndian(bytes, e.dtype, numel(e.shape), where, true) });
+    }
+    return tensors;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Parses a safetensors buffer. `file` is only used in error messages. The result never aliases `buf`. */
+export function parseSafetensors(
+  buf: Uint8Array,
+  file = '<buffer>',
+  keys?: ReadonlySet<string>,
+): { tensors: StateDict; metadata: Record<string, string> } {
+  if (buf.byteLength < 8) throw new CheckpointError(`${file}: not a safetensors file (only ${buf.byteLength} bytes; expected an 8-byte header length)`);
+  const n = Number(new DataView(buf.buffer, buf.byteOffset, 8).getBigUint64(0, true));
+  checkHeaderLength(n, buf.byteLength, file);
+  const json = Buffer.from(buf.buffer, buf.byteOffset + 8, n).toString('utf8');
+  const header = parseSafetensorsHeader(json, 8 + n, buf.byteLength, file);
+  const tensors: StateDict = new Map();
+  for (const e of header.entries) {
+    if (keys && !keys.has(e.name)) continue;
+    const bytes = buf.subarray(header.dataStart + e.begin, header.dataStart + e.end);
+    tensors.set(e.name, { dtype: e.dtype, shape: e.shape, data: decodeLittleEndian(bytes, e.dtype, numel(e.shape), `${file}: tensor '${e.name}'`) });
+  }
+  return { tensors, metadata: header.metadata };
+}
+
+// The Rust safetensors writer orders tensors by dtype (its enum order, descending) then name, which keeps
+// wide dtypes first and every tensor aligned to its element size; we match it so files are byte-identical.
+const DTYPE_RANK: Record<SafetensorsDtype, number> = { BOOL: 0, U8: 1, I8: 2, I16: 5, F16: 7, BF16: 8, I32: 9, F32: 11, F64: 12, I64: 13 };
+
+/** Total data bytes that `tensors` take on disk. */
+export function safetensorsDataSize(tensors: Map<string, TensorToWrite>, dtype?: WritableDtype): number {
+  let total = 0;
+  for (const t of tensors.values()) total += numel(t.shape) * DTYPE_BYTES[resolveDtype(t, dtype)];
+  return total;
+}
+
+function resolveDtype(t: TensorToWrite, override?: WritableDtype): WritableDtype {
+  // An override only converts floating tensors: casting token ids to F16 would corrupt them.
+  const own: WritableDtype = t.dtype ?? (t.data instanceof Int32Array ? 'I32' : 'F32');
+  if (override && (own === 'F32' || own === 'F16' || own === 'BF16' || own === 'F64')) return override;
+  return own;
+}
+
+/** The header bytes and a lazy list of tensor payloads, in file order. */
+function plan(
+  tensors: Map<string, TensorToWrite>,
+  metadata: Record<string, string>,
+  dtypeOverride?: WritableDtype,
+): { header: Uint8Array; payloads: (() => Uint8Array)[]; dataSize: number } {
+  const rows = [...tensors.entries()].map(([name, t]) => ({ name, t, dtype: resolveDtype(t, dtypeOverride) }));
+  rows.sort((a, b) => DTYPE_RANK[b.dtype] - DTYPE_RANK[a.dtype] || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const header: Record<string, unknown> = { __metadata__: metadata };
+  const payloads: (() => Uint8Array)[] = [];
   let offset = 0;
-  const plan: { name: string; dtype: WritableDtype; begin: number }[] = [];
-  for (const name of names) {
-    const t = tensors.get(name)!;
-    const dtype: WritableDtype = t.dtype ?? (t.data instanceof Int32Array ? 'I32' : 'F32');
-    const count = t.shape.reduce((a, b) => a * b, 1);
-    if (count !== t.data.length) throw new CheckpointError(`tensor '${name}': shape ${JSON.stringify(t.shape)} holds ${count} values but data has ${t.data.length}`);
-    const bytes = count * BYTES[dtype];
+  for (const { name, t, dtype } of rows) {
+    const count = numel(t.shape);
+    if (count !== t.data.length) {
+      throw new CheckpointError(`tensor '${name}': shape ${JSON.stringify(t.shape)} holds ${count} values but its data has ${t.data.length}`);
+    }
+    const bytes = count * DTYPE_BYTES[dtype];
     header[name] = { dtype, shape: t.shape, data_offsets: [offset, offset + bytes] };
-    plan.push({ name, dtype, begin: offset });
+    payloads.push(() => encodeLittleEndian(t.data, dtype));
     offset += bytes;
   }
-  let headerStr = JSON.stringify(header);
-  const pad = (8 - (Buffer.byteLength(headerStr) % 8)) % 8;
-  headerStr += ' '.repeat(pad);
-  const hb = Buffer.from(headerStr, 'utf8');
-  const out = Buffer.alloc(8 + hb.length + offset);
-  out.writeBigUInt64LE(BigInt(hb.length), 0);
-  hb.copy(out, 8);
-  const dv = new DataView(out.buffer, out.byteOffset + 8 + hb.length, offset);
-  for (const { name, dtype, begin } of plan) {
-    const d = tensors.get(name)!.data;
-    switch (dtype) {
-      case 'F32':
-        for (let i = 0; i < d.length; i++) dv.setFloat32(begin + 4 * i, d[i], true);
-        break;
-      case 'F16':
-        for (let i = 0; i < d.length; i++) dv.setUint16(begin + 2 * i, f32ToF16Bits(d[i]), true);
-        break;
-      case 'BF16': {
-        const f = new Float32Array(1);
-        const u = new Uint32Array(f.buffer);
-        for (let i = 0; i < d.length; i++) {
-          f[0] = d[i];
-          const x = u[0];
-          // round to nearest even on the dropped 16 bits; NaN stays NaN
-          const r = Number.isNaN(d[i]) ? 0x7fc0 : ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
-          dv.setUint16(begin + 2 * i, r, true);
-        }
-        break;
-      }
-      case 'I32':
-        for (let i = 0; i < d.length; i++) dv.setInt32(begin + 4 * i, d[i], true);
-        break;
-      case 'I64':
-        for (let i = 0; i < d.length; i++) dv.setBigInt64(begin + 8 * i, BigInt(Math.trunc(d[i])), true);
-        break;
-    }
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - ((8 + Buffer.byteLength(json)) % 8)) % 8); // data starts 8-aligned, as the Rust writer pads
+  const hb = Buffer.from(json, 'utf8');
+  const head = new Uint8Array(8 + hb.length);
+  new DataView(head.buffer).setBigUint64(0, BigInt(hb.length), true);
+  head.set(hb, 8);
+  return { header: head, payloads, dataSize: offset };
+}
+
+/** Serialises tensors to a safetensors buffer (dtype order then name order, as the Python library writes). */
+export function serializeSafetensors(
+  tensors: Map<string, TensorToWrite>,
+  metadata: Record<string, string> = { format: 'pt' },
+  dtype?: WritableDtype,
+): Buffer {
+  const p = plan(tensors, metadata, dtype);
+  const out = Buffer.alloc(p.header.length + p.dataSize);
+  out.set(p.header, 0);
+  let at = p.header.length;
+  for (const payload of p.payloads) {
+    const b = payload();
+    out.set(b, at);
+    at += b.byteLength;
   }
   return out;
 }
 
-/** Writes a safetensors file atomically (temp file, then rename). */
+/**
+ * Writes a safetensors file atomically (temp file, then rename), encoding one tensor at a time so a shard never
+ * needs a second full-size copy in memory. `dtype` converts floating tensors (F32 -> F16/BF16) on the way out.
+ */
 export function writeSafetensors(
   file: string,
-  tensors: Map<string, { shape: number[]; data: Float32Array | Int32Array; dtype?: WritableDtype }>,
-  metadata?: Record<string, string>,
-): void {
-  const buf = serializeSafetensors(tensors, metadata);
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, buf);
-  fs.renameSync(tmp, file);
+  tensors: Map<string, TensorToWrite>,
+  metadata: Record<string, string> = { format: 'pt' },
+  dtype?: WritableDtype,
+): number {
+  const p = plan(tensors, metadata, dtype);
+  function* parts(): Generator<Uint8Array> {
+    yield p.header;
+    for (const payload of p.payloads) yield payload();
+  }
+  writeFileAtomic(file, parts());
+  return p.header.length + p.dataSize;
 }
