@@ -1,0 +1,241 @@
+// Picks and starts the compute backend once per process: tfjs-node-gpu, tfjs-node, wasm, then cpu.
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+import { asWasm } from './wasm-internals';
+import { registerWasmKernels, WasmKernelReport } from './wasm-kernels';
+import { disableWasmThreads, MAX_WASM_THREADS, patchForWasmThreads, releaseWasmWorkers } from './wasm-threads';
+
+export const BACKEND_CHOICES = ['auto', 'node-gpu', 'node', 'wasm', 'cpu'] as const;
+export type BackendChoice = (typeof BACKEND_CHOICES)[number];
+export type BackendName = Exclude<BackendChoice, 'auto'>;
+
+/** What initBackend chose and how it is set up. */
+export interface BackendInfo {
+  /** rlhfkit's name for the backend. */
+  name: BackendName;
+  /** The tfjs backend name (`tf.getBackend()`): 'tensorflow', 'wasm' or 'cpu'. */
+  tfjsBackend: string;
+  /** What was asked for, after --backend / RLHFKIT_BACKEND. */
+  requested: BackendChoice;
+  /** wasm only: whether the SIMD build runs. */
+  simd: boolean;
+  /** Compute threads: XNNPACK threads on wasm, 1 on cpu, 0 on node (libtensorflow sizes its own pool). */
+  threads: number;
+  /** node-gpu only: whether libtensorflow found a GPU device. */
+  gpu: boolean;
+  /** Why other backends were skipped, and anything else a user may want to know. */
+  notes: string[];
+  /** wasm only: the kernels registered by registerWasmKernels. */
+  wasmKernels?: WasmKernelReport;
+}
+
+export interface InitBackendOptions {
+  /** auto | node-gpu | node | wasm | cpu (CLI --backend); falls back to env RLHFKIT_BACKEND, then auto. */
+  backend?: string;
+  /**
+   * wasm XNNPACK threads, 1 by default; falls back to env RLHFKIT_THREADS. Opt-in: XNNPACK also threads
+   * every small elementwise op, so 2 threads only pay off on large matmuls with otherwise idle cores
+   * (measured on a busy 2-core box: a training step 1.6-3.5x slower than with 1 thread).
+   */
+  threads?: number;
+  /** Do not print the one-line backend summary to stderr. */
+  quiet?: boolean;
+}
+
+const NODE_PACKAGES: Record<'node-gpu' | 'node', string> = {
+  'node-gpu': '@tensorflow/tfjs-node-gpu',
+  node: '@tensorflow/tfjs-node',
+};
+
+let started: Promise<BackendInfo> | null = null;
+let current: BackendInfo | null = null;
+let printed = false;
+
+/** The info of the backend initBackend started, or null before it finished. */
+export function currentBackendInfo(): BackendInfo | null {
+  return current;
+}
+
+function firstLine(e: unknown): string {
+  const msg = e instanceof Error ? e.message : String(e);
+  return msg.split('\n')[0];
+}
+
+export function resolveChoice(opts: InitBackendOptions): { choice: BackendChoice; from: string } {
+  const fromOpt = opts.backend != null && opts.backend !== '';
+  const raw = fromOpt ? opts.backend : process.env.RLHFKIT_BACKEND;
+  const from = fromOpt ? '--backend' : 'RLHFKIT_BACKEND';
+  if (raw == null || raw === '') return { choice: 'auto', from: 'default' };
+  const v = raw.trim().toLowerCase();
+  if (!(BACKEND_CHOICES as readonly string[]).includes(v)) {
+    throw new Error(`rlhfkit: unknown backend '${raw}' (from ${from}); use one of ${BACKEND_CHOICES.join(', ')}`);
+  }
+  return { choice: v as BackendChoice, from };
+}
+
+export function resolveThreads(opts: InitBackendOptions, notes: string[]): number {
+  const fromOpt = opts.threads != null;
+  const raw = fromOpt ? String(opts.threads) : process.env.RLHFKIT_THREADS;
+  if (raw == null || raw.trim() === '') return 1;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) {
+    throw new Error(`rlhfkit: threads must be a whole number >= 1, got '${raw}' ` +
+      `(from ${fromOpt ? '--threads' : 'RLHFKIT_THREADS'})`);
+  }
+  if (n > MAX_WASM_THREADS) {
+    notes.push(`threads capped at ${MAX_WASM_THREADS} (the wasm backend's worker pool)`);
+    return MAX_WASM_THREADS;
+  }
+  return n;
+}
+
+/** Loads tfjs-node(-gpu) if it is installed and starts its 'tensorflow' backend; returns why not otherwise. */
+async function tryNode(kind: 'node-gpu' | 'node'): Promise<string | null> {
+  const pkg = NODE_PACKAGES[kind];
+  try {
+    require(pkg);
+  } catch (e) {
+    return `${pkg} could not be loaded (${firstLine(e)})`;
+  }
+  if (tf.findBackendFactory('tensorflow') == null) {
+    return `${pkg} loaded but registered no 'tensorflow' backend with this @tensorflow/tfjs ` +
+      `(${tf.version_core}); install the same version of both`;
+  }
+  if (!(await tf.setBackend('tensorflow'))) return `${pkg} loaded but its 'tensorflow' backend failed to start`;
+  return null;
+}
+
+async function startWasm(threads: number, notes: string[], quiet: boolean): Promise<{ threads: number; simd: boolean }> {
+  let restore: (() => void) | null = null;
+  let threadFailure: string | null = null;
+  if (threads > 1) {
+    if (tf.engine().registry.wasm != null) {
+      threadFailure = 'the wasm backend was already started single-threaded';
+    } else {
+      try {
+        restore = patchForWasmThreads(threads);
+      } catch (e) {
+        threadFailure = firstLine(e);
+      }
+    }
+  }
+  let ok: boolean;
+  try {
+    ok = await tf.setBackend('wasm');
+  } finally {
+    restore?.();
+  }
+  if (!ok && restore != null) {
+    threadFailure = 'the threaded build failed to initialise (tfjs printed why above)';
+    disableWasmThreads();
+    ok = await tf.setBackend('wasm');
+  }
+  if (!ok) throw new Error('@tensorflow/tfjs-backend-wasm failed to start (tfjs printed why above)');
+  const actual = releaseWasmWorkers(asWasm(tf.backend()));
+  if (threadFailure != null) {
+    notes.push(`wasm threads could not start: ${threadFailure}`);
+    if (!quiet) process.stderr.write(`rlhfkit: wasm threads could not start (${threadFailure}); continuing with 1 thread\n`);
+  } else if (actual < threads) {
+    notes.push(`wasm started ${actual} of the ${threads} threads asked for`);
+  }
+  return { threads: Math.max(1, actual), simd: Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) };
+}
+
+function describe(info: BackendInfo): string {
+  switch (info.name) {
+    case 'wasm':
+      return `wasm (${info.simd ? 'simd' : 'no simd'}, ${info.threads} thread${info.threads === 1 ? '' : 's'})`;
+    case 'cpu':
+      return 'cpu (pure JS reference kernels, slow)';
+    case 'node':
+      return 'node (libtensorflow)';
+    case 'node-gpu':
+      return `node-gpu (libtensorflow, ${info.gpu ? 'GPU' : 'no GPU device found, running on CPU'})`;
+  }
+}
+
+function explicitFailure(choice: BackendChoice, from: string, reason: string): Error {
+  const how: Record<BackendName, string> = {
+    'node-gpu': 'It is an optional dependency whose install downloads libtensorflow built for CUDA 11.2/cuDNN 8.1: ' +
+      'run `npm i @tensorflow/tfjs-node-gpu@4.22.0` with network access, or pick another backend (node, wasm, cpu).',
+    node: 'It is an optional dependency whose install downloads libtensorflow: run ' +
+      '`npm i @tensorflow/tfjs-node@4.22.0` with network access, or pick another backend (wasm, cpu).',
+    wasm: 'Reinstall dependencies (`npm ci`), or pick --backend cpu.',
+    cpu: 'This should not happen; reinstall dependencies (`npm ci`).',
+  };
+  return new Error(`rlhfkit: backend ${choice} (from ${from}) could not start: ${reason}. ${how[choice as BackendName]}`);
+}
+
+async function start(opts: InitBackendOptions, choice: BackendChoice, from: string): Promise<BackendInfo> {
+  const notes: string[] = [];
+  const threads = resolveThreads(opts, notes);
+  // tfjs's cpu backend prints an advert for tfjs-node on first use; our summary line says what runs instead.
+  const cpu = tf.findBackend('cpu') as unknown as { firstUse?: boolean } | null;
+  if (cpu != null) cpu.firstUse = false;
+  const base = { requested: choice, simd: false, threads: 0, gpu: false, notes };
+  const order: BackendName[] = choice === 'auto' ? ['node-gpu', 'node', 'wasm', 'cpu'] : [choice];
+  for (const name of order) {
+    if (name === 'node-gpu' || name === 'node') {
+      const why = await tryNode(name);
+      if (why == null) {
+        if (threads > 1) notes.push('--threads applies to the wasm backend only; libtensorflow sizes its own pool');
+        const gpu = name === 'node-gpu' && Boolean((tf.backend() as unknown as { isUsingGpuDevice?: boolean }).isUsingGpuDevice);
+        return { ...base, name, tfjsBackend: tf.getBackend(), gpu };
+      }
+      if (choice !== 'auto') throw explicitFailure(choice, from, why);
+      notes.push(why);
+    } else if (name === 'wasm') {
+      const wasmKernels = registerWasmKernels();
+      try {
+        const w = await startWasm(threads, notes, Boolean(opts.quiet));
+        return { ...base, name, tfjsBackend: tf.getBackend(), simd: w.simd, threads: w.threads, wasmKernels };
+      } catch (e) {
+        if (choice !== 'auto') throw explicitFailure(choice, from, firstLine(e));
+        notes.push(`wasm could not start (${firstLine(e)})`);
+      }
+    } else {
+      if (!(await tf.setBackend('cpu'))) throw explicitFailure('cpu', from, 'tf.setBackend(\'cpu\') failed');
+      if (threads > 1) notes.push('--threads applies to the wasm backend only');
+      return { ...base, name, tfjsBackend: tf.getBackend(), threads: 1 };
+    }
+  }
+  throw new Error('rlhfkit: no backend could start: ' + notes.join('; '));
+}
+
+/**
+ * Chooses the compute backend (order: node-gpu, node, wasm, cpu; or what --backend / RLHFKIT_BACKEND
+ * names), starts it, registers the wasm kernels, and prints one line saying what runs. Call it once at
+ * start-up, before building models; later calls return the same info. Asking for a backend that cannot
+ * start is an error that says why and what to do.
+ */
+export function initBackend(opts: InitBackendOptions = {}): Promise<BackendInfo> {
+  let choice: BackendChoice;
+  let from: string;
+  try {
+    ({ choice, from } = resolveChoice(opts));
+  } catch (e) {
+    return Promise.reject(e);
+  }
+  if (started != null) {
+    return started.then((info) => {
+      if (choice !== 'auto' && choice !== info.name) {
+        throw new Error(`rlhfkit: backend ${choice} (from ${from}) was asked for, but this process already ` +
+          `runs on ${info.name}; choose the backend once, at start-up`);
+      }
+      return info;
+    });
+  }
+  const promise = start(opts, choice, from).then((info) => {
+    current = info;
+    if (!opts.quiet && !printed) {
+      printed = true;
+      process.stderr.write(`rlhfkit: backend ${describe(info)}\n`);
+    }
+    return info;
+  });
+  started = promise;
+  promise.catch(() => {
+    started = null; // a failed start may be retried with another choice
+  });
+  return promise;
+}

@@ -1,0 +1,71 @@
+// Checks opt-in multi-threaded wasm: the worker rewrite, clean failure, correct results, and processes that exit.
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from './init-backend';
+import { defaultWasmThreadFiles, patchForWasmThreads, rewriteWorkerSource, WORKER_BLOB_LOAD } from './wasm-threads';
+
+describe('wasm threads in Node', () => {
+  test('the shipped pthread worker still contains the Blob-URL loader, and the rewrite loads the real script', () => {
+    const files = defaultWasmThreadFiles();
+    const source = fs.readFileSync(files.workerScript, 'utf8');
+    expect(source).toContain(WORKER_BLOB_LOAD);
+    const rewritten = rewriteWorkerSource(source, files.threadedScript);
+    expect(rewritten).not.toContain('URL.createObjectURL');
+    expect(rewritten).toContain(`importScripts(${JSON.stringify(files.threadedScript)})`);
+  });
+
+  test('a worker that no longer matches fails before anything is patched, saying what to update', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rlhfkit-threads-'));
+    const worker = path.join(dir, 'worker.js');
+    fs.writeFileSync(worker, 'self.onmessage = () => {};');
+    const blob = globalThis.Blob;
+    const createObjectURL = URL.createObjectURL;
+    const cpus = (require('node:os') as typeof os).cpus;
+    try {
+      expect(() => patchForWasmThreads(2, { workerScript: worker, threadedScript: defaultWasmThreadFiles().threadedScript }))
+        .toThrow(/no longer contains the Blob-URL loader.*update WORKER_BLOB_LOAD in core-tensor\/src\/backend\/wasm-threads\.ts/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    expect(globalThis.Blob).toBe(blob);
+    expect(URL.createObjectURL).toBe(createObjectURL);
+    expect((require('node:os') as typeof os).cpus).toBe(cpus);
+    expect(tf.env().getFlags().WASM_HAS_MULTITHREAD_SUPPORT).not.toBe(true);
+  });
+
+  test('a plain node process with 2 threads computes exactly and exits by itself', () => {
+    const child = path.join(__dirname, 'wasm-threads.child.ts');
+    const started = Date.now();
+    const r = spawnSync(process.execPath, ['--import', 'tsx', child, '2'], {
+      cwd: path.resolve(__dirname, '../../../..'), encoding: 'utf8', timeout: 60_000,
+    });
+    expect(r.error).toBeUndefined(); // a timeout (workers keeping Node alive) shows up here
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const out = JSON.parse(r.stdout.trim()) as { name: string; threads: number; maxErr: number; embeddingGrad: number[] };
+    expect(out).toMatchObject({ name: 'wasm', threads: 2, maxErr: 0 });
+    expect(out.embeddingGrad).toEqual([0, 0, 2, 2, 0, 0, 1, 1]);
+    expect(Date.now() - started).toBeLessThan(30_000);
+  });
+
+  test('inside jest too: 2 threads start, match the single-threaded answer, and the backend shuts down', async () => {
+    const info = await initBackend({ threads: 2, quiet: true });
+    expect(info.threads).toBe(2);
+    const a = tf.tensor2d(Array.from({ length: 128 * 96 }, (_, i) => ((i * 13) % 11) - 5), [128, 96]);
+    const b = tf.tensor2d(Array.from({ length: 96 * 72 }, (_, i) => ((i * 7) % 9) - 4), [96, 72]);
+    const got = tf.matMul(a, b, false, false).dataSync();
+    const av = a.dataSync();
+    const bv = b.dataSync();
+    for (const [i, j] of [[0, 0], [127, 71], [64, 33]]) {
+      let s = 0;
+      for (let k = 0; k < 96; k++) s += av[i * 96 + k] * bv[k * 72 + j];
+      expect(got[i * 72 + j]).toBe(s);
+    }
+    tf.dispose([a, b]);
+    // Terminates the pthread workers, so this jest worker carries no threads into the next spec file.
+    tf.removeBackend('wasm');
+  });
+});
