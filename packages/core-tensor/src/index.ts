@@ -1,2 +1,42 @@
 // Public API of @rlhfkit/core-tensor.
 export const VERSION = '0.1.0';
+// Backends: choose and start one (node-gpu > node > wasm > cpu), wasm kernel fixes, CLI flags.
+export * from './backend';
+// Checkpoint IO (safetensors, torch .bin, sharding) and hub-cache resolution.
+export {
+  CheckpointError, decodeLittleEndian, encodeLittleEndian, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits,
+  type HostTensor, type SafetensorsDtype, type StateDict, type TensorToWrite, type WritableDtype,
+} from './io/host-tensor';
+export {
+  parseSafetensors, parseSafetensorsHeader, readSafetensors, readSafetensorsHeader, readSafetensorsHeaderFull,
+  safetensorsDataSize, serializeSafetensors, writeSafetensors, type SafetensorsEntry, type SafetensorsHeader,
+} from './io/safetensors';
+export {
+  DEFAULT_MAX_SHARD_SIZE, parseShardSize, planShards, readShardedCheckpoint, readShardIndex, shardFileName,
+  writeShardedSafetensors, type SaveShardedOptions, type SaveShardedResult, type ShardIndex,
+} from './io/sharding';
+export { readTorchBin } from './io/torch-bin';
+export { ZipArchive, type ZipEntry } from './io/zip';
+export { unpickle, PickleError, type PickleGlobal, type PickleHooks } from './io/pickle';
+export {
+  findWeightsFile, loadStateDict, saveStateDict, WEIGHT_FILES, type LoadStateDictOptions, type SaveStateDictOptions, type WeightFile,
+} from './io/checkpoint';
+export {
+  hubCacheDir, hubRepoFolderName, resolveDatasetDir, resolveHubDir, resolveModelDir, ResolveError, type HubKind,
+} from './io/resolve';
+// Training primitives (AdamW, param groups, LR schedules, clipping, accumulation), seeded RNG, metrics.
+export * from './train';
+export * from './rng';
+export * from './metrics';
+// Tokenizers (HF tokenizer.json / vocab.json + merges.txt through the `tokenizers` binding).
+export {
+  Tokenizer, type BatchEncoding, type DecodeOptions, type EncodeBatchOptions, type EncodeOptions, type Side as TokenizerSide,
+  type TokenizerSource,
+} from './tokenizer/tokenizer';
+export { gpt2Tokenizer, loadTokenizer, tokenizerFromBpeFiles, tokenizerFromJson, type LoadTokenizerOptions } from './tokenizer/load';
+export { readTokenizerSettings, tokenContent, TokenizerError, type AddedTokenSpec, type TokenizerSettings } from './tokenizer/config';
+export { byteLevelBpeJson, templatePostProcessorJson, readMergesTxt, readVocabJson, type TokenizerJson, type AddedTokenJson } from './tokenizer/bpe-json';
+export { saveTokenizer } from './tokenizer/save';
+// Model zoo (OPT, LLaMA, GPT-2 with HF parity): loadPretrained, CausalLM, configs, loss; KV-cache generation.
+export * from './models';
+export * from './generation';

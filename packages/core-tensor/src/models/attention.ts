@@ -1,0 +1,62 @@
+// Multi-head attention core shared by every architecture: heads split/merge, GQA, masks, KV cache, dropout.
+import * as tf from '@tensorflow/tfjs';
+import { appendToLayerKV } from './kv-cache';
+import type { LayerContext, LayerKV } from './types';
+
+/** x [b*t, heads*headDim] -> [b, heads, t, headDim]. */
+export function splitHeads(x: tf.Tensor, b: number, t: number, heads: number, headDim: number): tf.Tensor4D {
+  if (t === 1) return tf.reshape(x, [b, heads, 1, headDim]) as tf.Tensor4D; // one query: the transpose moves nothing
+  const x4 = tf.reshape(x, [b, t, heads, headDim]); // [b, t, heads, headDim]
+  return tf.transpose(x4, [0, 2, 1, 3]) as tf.Tensor4D; // [b, heads, t, headDim]
+}
+
+/** x [b, heads, t, headDim] -> [b*t, heads*headDim]. */
+export function mergeHeads(x: tf.Tensor4D): tf.Tensor2D {
+  const [b, heads, t, headDim] = x.shape;
+  if (t === 1) return tf.reshape(x, [b, heads * headDim]) as tf.Tensor2D; // [b, heads*headDim]
+  const xt = tf.transpose(x, [0, 2, 1, 3]); // [b, t, heads, headDim]
+  return tf.reshape(xt, [b * t, heads * headDim]) as tf.Tensor2D; // [b*t, heads*headDim]
+}
+
+export interface AttentionOptions {
+  /** Scores are divided by this (sqrt(headDim) for GPT-2/LLaMA; 1 for OPT, which pre-scales q as HF does). */
+  scoreDivisor: number;
+  /** Dropout on the attention probabilities (training only). */
+  dropoutRate: number;
+}
+
+/**
+ * softmax(q·kᵀ / divisor + maskBias)·v with grouped-query attention: q [b, heads, t, d], k and v
+ * [b, kvHeads, t, d]; query head h reads kv head floor(h / (heads / kvHeads)), as HF's repeat_kv.
+ * With kv, this step's keys/values are appended to the cache first. Returns [b*t, heads*d].
+ */
+export function attention(
+  q: tf.Tensor4D,
+  k: tf.Tensor4D,
+  v: tf.Tensor4D,
+  ctx: LayerContext,
+  kv: LayerKV | undefined,
+  opts: AttentionOptions,
+): tf.Tensor2D {
+  const [b, heads, t, d] = q.shape;
+  const kvHeads = k.shape[1];
+  const group = heads / kvHeads;
+  let kk = k;
+  let vv = v;
+  if (kv) ({ k: kk, v: vv } = appendToLayerKV(kv, k, v));
+  const s = kk.shape[2];
+  // kᵀ via the transposeB flag: core-tensor's wasm matmul wrapper transposes explicitly when that pays off,
+  // and the cache then grows along a contiguous axis (concat of kᵀ on its last axis was 4x slower).
+  // Heads sharing a kv head are stacked along the query axis, so GQA needs no copy of k/v.
+  const qg = group === 1 ? q : (tf.reshape(q, [b, kvHeads, group * t, d]) as tf.Tensor4D); // [b, kvHeads, group*t, d]
+  let scores: tf.Tensor = tf.matMul(qg, kk, false, true); // [b, kvHeads, group*t, s]
+  if (opts.scoreDivisor !== 1) scores = tf.div(scores, opts.scoreDivisor);
+  if (group !== 1) scores = tf.reshape(scores, [b, heads, t, s]); // [b, heads, t, s]
+  if (ctx.maskBias) scores = tf.add(scores, ctx.maskBias);
+  let probs = tf.softmax(scores);
+  probs = ctx.dropout(probs, opts.dropoutRate);
+  if (group !== 1) probs = tf.reshape(probs, [b, kvHeads, group * t, s]); // [b, kvHeads, group*t, s]
+  let out = tf.matMul(probs as tf.Tensor4D, vv) as tf.Tensor4D; // [b, kvHeads, group*t, d]
+  if (group !== 1) out = tf.reshape(out, [b, heads, t, d]) as tf.Tensor4D; // [b, heads, t, d]
+  return mergeHeads(out);
+}

@@ -1,0 +1,344 @@
+// CausalLM: the architecture-independent half of every model (forward plumbing, head, cache, params, save).
+import * as tf from '@tensorflow/tfjs';
+import type { HostTensor, StateDict } from '../io/host-tensor';
+import { Rng } from '../rng';
+import type { ModelConfig, RawConfig } from './config';
+import { ModuleFactory } from './factory';
+import { KVCache } from './kv-cache';
+import type { Linear } from './linear';
+import { causalBias, checkRange, combineBias, paddingBias, toIntTensor, toMaskTensor } from './masks';
+import { ParamStore, toHfLayout, type WeightSource } from './params';
+import type { CausalLMOutputs, DecoderLayer, ForwardInputs, LayerContext, LayerRunner } from './types';
+import { generate, type GenerateInput, type GenerateOutput } from '../generation/generate';
+import type { GenerationConfig } from '../generation/generation-config';
+import { saveModel, type SaveOptions } from './save';
+
+/** Options every architecture's constructor takes. */
+export interface BuildOptions {
+  /** The config.json object as read (kept verbatim as rawConfig and written back on save). */
+  rawConfig: RawConfig;
+  /** generation_config.json as read, or null. */
+  generationConfig?: RawConfig | null;
+  /** Variables start trainable (default true); see setTrainable. */
+  trainable?: boolean;
+  /** Build the body without the LM head (reward models, critics): an untied lm_head is neither needed nor made. */
+  bodyOnly?: boolean;
+  /** Seed of the dropout RNG (default 0). */
+  seed?: number;
+}
+
+export interface ForwardOptions {
+  /** Incremental decoding: keys/values of past tokens; this call appends its own (see createCache). */
+  cache?: KVCache;
+}
+
+export interface OutputsOptions extends ForwardOptions {
+  /** Also return every layer's hidden state (HF output_hidden_states). */
+  outputHiddenStates?: boolean;
+  /** Compute logits (default true). */
+  logits?: boolean;
+}
+
+export abstract class CausalLM {
+  abstract readonly config: ModelConfig;
+  /** HF class written to config.json `architectures` on save, e.g. OPTForCausalLM. */
+  abstract readonly hfClassName: string;
+  /** HF base_model_prefix plus a dot: `model.` (OPT, LLaMA) or `transformer.` (GPT-2). */
+  abstract readonly basePrefix: string;
+
+  readonly rawConfig: RawConfig;
+  generationConfig: RawConfig | null;
+  readonly layers: DecoderLayer[] = [];
+  /** Checkpoint keys this model did not use (e.g. a reward model's `v_head.weight`), in file order. */
+  unexpectedKeys: string[] = [];
+  /** The tensors behind unexpectedKeys, kept on the host for whoever wants them (the reward model's head). */
+  extraTensors: StateDict = new Map();
+  /** Dropout (and OPT's layerdrop) run only while this is true; see train()/eval(). */
+  training = false;
+  /** Dropout randomness; re-seed with `model.rng = new Rng(seed)` for reproducible training. */
+  rng: Rng;
+  readonly bodyOnly: boolean;
+
+  protected readonly store: ParamStore;
+  protected readonly factory: ModuleFactory;
+  private layerRunner: LayerRunner | null = null;
+
+  constructor(source: WeightSource, opts: BuildOptions) {
+    this.rawConfig = opts.rawConfig;
+    this.generationConfig = opts.generationConfig ?? null;
+    this.bodyOnly = opts.bodyOnly ?? false;
+    this.rng = new Rng(opts.seed ?? 0);
+    this.store = new ParamStore(source, opts.trainable ?? true);
+    this.factory = new ModuleFactory(this.store);
+  }
+
+  // ---- architecture hooks --------------------------------------------------------------------------------
+
+  /** ids [b, q] int32, HF position ids [b, q] int32 -> hidden [b, q, hidden] (embeddings, positions, dropout). */
+  protected abstract embed(ids: tf.Tensor2D, positionIds: tf.Tensor2D, ctx: LayerContext): tf.Tensor3D;
+  /** Last layer output -> HF last_hidden_state (final norm, OPT's project_out). */
+  protected abstract finalNorm(hidden: tf.Tensor3D): tf.Tensor3D;
+  /** Token embedding [vocab, dim] (the LM head when tied). */
+  protected abstract tokenEmbeddingWeight(): tf.Variable;
+  /** The untied LM head, or null when tied or bodyOnly. */
+  protected abstract untiedHead(): Linear | null;
+  /** HF forward()'s position ids when none are passed (mask is float32 [b, past+q] or null). */
+  protected abstract defaultPositionIds(mask: tf.Tensor2D | null, past: number, q: number, b: number): tf.Tensor2D;
+  /** Position ids HF generate() uses for a (left-padded) prompt with this 0/1 mask. */
+  abstract generationPositionIds(mask: number[][]): number[][];
+  /** Rotary tables for these positions (LLaMA); null for learned positions. */
+  protected ropeFor(_positionIds: tf.Tensor2D, _totalLen: number): LayerContext['rope'] {
+    return null;
+  }
+  /** Throws a clear error when a sequence is longer than the position table. */
+  protected checkLength(_totalLen: number): void {}
+  /** Valid HF position ids [lo, hi) (OPT: -2.. because of its offset of 2; LLaMA: unbounded above). */
+  protected positionRange(): [number, number] {
+    return [0, Number.MAX_SAFE_INTEGER];
+  }
+  /** Chance of skipping a whole layer while training (OPT layerdrop). */
+  protected layerDropRate(): number {
+    return 0;
+  }
+  /** Frees architecture-owned tensors that are not parameters (rotary tables). */
+  protected disposeExtra(): void {}
+
+  // ---- forward -------------------------------------------------------------------------------------------
+
+  /** Logits [batch, seq, vocab] (caller disposes). */
+  forward(inputs: ForwardInputs, opts: ForwardOptions = {}): tf.Tensor3D {
+    const out = this.forwardOutputs(inputs, { ...opts, logits: true });
+    out.lastHiddenState.dispose();
+    return out.logits as tf.Tensor3D;
+  }
+
+  /** HF AutoModel's last_hidden_state [batch, seq, dim] (caller disposes); feed it to lmHead() or a value head. */
+  forwardHidden(inputs: ForwardInputs, opts: ForwardOptions = {}): tf.Tensor3D {
+    return this.forwardOutputs(inputs, { ...opts, logits: false }).lastHiddenState;
+  }
+
+  /** Logits, last hidden state and (optionally) all hidden states in one pass; the caller disposes them all. */
+  forwardOutputs(inputs: ForwardInputs, opts: OutputsOptions = {}): CausalLMOutputs {
+    const cache = opts.cache;
+    const wantLogits = opts.logits !== false;
+    const wantHidden = opts.outputHiddenStates === true;
+    checkRange(inputs.inputIds, 0, this.config.vocabSize, 'inputIds', `the model's vocab_size is ${this.config.vocabSize}; use the model's own tokenizer`);
+    if (inputs.positionIds !== undefined) {
+      const [lo, hi] = this.positionRange();
+      checkRange(inputs.positionIds, lo, hi, 'positionIds', 'the position table of config.json is smaller');
+    }
+    const tensors = tf.tidy(() => {
+      const ids = toIntTensor(inputs.inputIds, 'inputIds');
+      const [b, q] = ids.shape;
+      const past = cache?.length ?? 0;
+      if (cache && cache.batch !== null && cache.batch !== b) {
+        throw new Error(`inputIds has batch ${b} but the cache holds batch ${cache.batch}; use a fresh createCache() per batch`);
+      }
+      let mask: tf.Tensor2D | null = null;
+      if (inputs.attentionMask !== undefined) {
+        mask = toMaskTensor(inputs.attentionMask, 'attentionMask');
+        if (mask.shape[0] !== b || mask.shape[1] !== past + q) {
+          throw new Error(
+            `attentionMask has shape [${mask.shape}] but it must be [batch, cached + new] = [${b}, ${past + q}] ` +
+              `(${past} cached tokens, inputIds [${b}, ${q}])`,
+          );
+        }
+      } else if (cache?.mask) {
+        mask = tf.concat([cache.mask, tf.ones([b, q])], 1) as tf.Tensor2D; // [b, past + q]
+      }
+      let positions: tf.Tensor2D;
+      if (inputs.positionIds !== undefined) {
+        positions = toIntTensor(inputs.positionIds, 'positionIds');
+        if (positions.shape[0] !== b || positions.shape[1] !== q) {
+          throw new Error(`positionIds has shape [${positions.shape}] but inputIds has [${b}, ${q}]; they must match`);
+        }
+      } else {
+        positions = this.defaultPositionIds(mask, past, q, b);
+      }
+      this.checkLength(past + q);
+      const bias = combineBias(causalBias(q, past), mask ? paddingBias(mask) : null);
+      const hidden: tf.Tensor3D[] | null = wantHidden ? [] : null;
+      const last = this.runBody(ids, positions, bias, past, cache, hidden);
+      const logits = wantLogits ? this.lmHead(last) : null;
+      if (cache) {
+        cache.length = past + q;
+        cache.batch = b;
+        if (mask) cache.setMask(mask);
+      }
+      return { last, logits: logits ? [logits] : [], hidden: hidden ?? [] };
+    });
+    return {
+      lastHiddenState: tensors.last,
+      logits: tensors.logits[0] ?? null,
+      hiddenStates: wantHidden ? tensors.hidden : null,
+    };
+  }
+
+  /** hidden [batch, seq, dim] -> logits [batch, seq, vocab]; headT is a precomputed [dim, vocab] tied head. */
+  lmHead(hidden: tf.Tensor3D, headT?: tf.Tensor2D | null): tf.Tensor3D {
+    if (!this.hasLmHead) {
+      throw new Error(`${this.hfClassName} was loaded with bodyOnly and its lm_head is untied, so it has no LM head; load it without bodyOnly`);
+    }
+    return tf.tidy(() => {
+      const [b, t, d] = hidden.shape;
+      const h2 = tf.reshape(hidden, [b * t, d]) as tf.Tensor2D; // [b*t, dim]
+      const head = this.untiedHead();
+      let logits: tf.Tensor2D;
+      if (head) logits = head.apply(h2) as tf.Tensor2D;
+      else logits = tf.matMul(h2, headT ?? (tf.transpose(this.tokenEmbeddingWeight()) as tf.Tensor2D)); // [b*t, vocab]
+      return tf.reshape(logits, [b, t, this.config.vocabSize]) as tf.Tensor3D; // [b, t, vocab]
+    });
+  }
+
+  get hasLmHead(): boolean {
+    return this.config.tieWordEmbeddings || this.untiedHead() !== null;
+  }
+
+  /** The tied head as [dim, vocab] (a new tensor the caller disposes), or null when the head is untied. */
+  headWeightT(): tf.Tensor2D | null {
+    if (!this.config.tieWordEmbeddings) return null;
+    return tf.transpose(this.tokenEmbeddingWeight()) as tf.Tensor2D;
+  }
+
+  /**
+   * One decoding call for generate(): ids [b, q], HF position ids [b, q], padding bias [b, 1, 1, past+q] (or null)
+   * -> logits of the last position [b, vocab]. The cache must be this model's (createCache()).
+   */
+  forwardStep(
+    ids: tf.Tensor2D,
+    positionIds: tf.Tensor2D,
+    paddingBiasRows: tf.Tensor4D | null,
+    cache: KVCache,
+    headT: tf.Tensor2D | null,
+  ): tf.Tensor2D {
+    return tf.tidy(() => {
+      const [b, q] = ids.shape;
+      const past = cache.length;
+      this.checkLength(past + q);
+      const bias = combineBias(causalBias(q, past), paddingBiasRows);
+      const last = this.runBody(ids, positionIds, bias, past, cache, null);
+      const d = last.shape[2];
+      const lastTok = tf.slice(last, [0, q - 1, 0], [b, 1, d]) as tf.Tensor3D; // [b, 1, dim]
+      const logits = this.lmHead(lastTok, headT); // [b, 1, vocab]
+      cache.length = past + q;
+      cache.batch = b;
+      return tf.reshape(logits, [b, this.config.vocabSize]) as tf.Tensor2D; // [b, vocab]
+    });
+  }
+
+  private runBody(
+    ids: tf.Tensor2D,
+    positions: tf.Tensor2D,
+    maskBias: tf.Tensor4D | null,
+    past: number,
+    cache: KVCache | undefined,
+    hiddenStates: tf.Tensor3D[] | null,
+  ): tf.Tensor3D {
+    const [b, q] = ids.shape;
+    const ctx: LayerContext = {
+      batch: b,
+      queryLen: q,
+      pastLen: past,
+      maskBias,
+      rope: this.ropeFor(positions, past + q),
+      training: this.training,
+      dropout: (x, rate) => (this.training && rate > 0 ? tf.dropout(x, rate, undefined, this.rng.nextU32()) : x),
+    };
+    let h = this.embed(ids, positions, ctx);
+    const dropRate = this.training && !cache ? this.layerDropRate() : 0;
+    for (let i = 0; i < this.layers.length; i++) {
+      hiddenStates?.push(h);
+      if (dropRate > 0 && this.rng.random() < dropRate) continue;
+      const layer = this.layers[i];
+      const kv = cache?.layers[i];
+      h = this.layerRunner ? this.layerRunner(layer, h, ctx, kv) : layer.apply(h, ctx, kv);
+    }
+    const final = this.finalNorm(h);
+    hiddenStates?.push(final);
+    return final;
+  }
+
+  /** Routes every layer call through `runner` (gradient checkpointing); null restores plain calls. */
+  setLayerRunner(runner: LayerRunner | null): void {
+    this.layerRunner = runner;
+  }
+
+  /** An empty KV cache for forward({..}, {cache}) / forwardStep; dispose it when done. */
+  createCache(): KVCache {
+    return new KVCache(this.layers.length);
+  }
+
+  /** KV-cache decoding (greedy by default; see GenerationConfig). */
+  generate(input: GenerateInput, config: GenerationConfig = {}): Promise<GenerateOutput> {
+    return generate(this, input, config);
+  }
+
+  // ---- parameters ----------------------------------------------------------------------------------------
+
+  /**
+   * Every parameter by its HF name. Layout: as in the HF checkpoint, EXCEPT nn.Linear weights, which are held
+   * transposed as [in, out] (GPT-2's Conv1D weights are [in, out] in HF too, so they are unchanged). Use
+   * isTransposed(name) / stateDict() for HF layout. Tied LM heads have no entry of their own.
+   */
+  namedParameters(): Map<string, tf.Variable> {
+    const out = new Map<string, tf.Variable>();
+    for (const [name, e] of this.store.entries) out.set(name, e.variable);
+    return out;
+  }
+
+  /** true when namedParameters().get(name) holds the transpose of the HF tensor. */
+  isTransposed(name: string): boolean {
+    const e = this.store.entries.get(name);
+    if (!e) throw new Error(`no parameter named '${name}' in this ${this.hfClassName}`);
+    return e.transposed;
+  }
+
+  /** Parameters with trainable = true. */
+  trainableParameters(): Map<string, tf.Variable> {
+    const out = new Map<string, tf.Variable>();
+    for (const [name, e] of this.store.entries) if (e.variable.trainable) out.set(name, e.variable);
+    return out;
+  }
+
+  /** Sets trainable for every parameter (boolean) or per name (predicate). */
+  setTrainable(which: boolean | ((name: string) => boolean)): void {
+    for (const [name, e] of this.store.entries) e.variable.trainable = typeof which === 'boolean' ? which : which(name);
+  }
+
+  /** Every linear layer by HF module name (the LoRA attachment points); the untied lm_head is included. */
+  linearLayers(): Map<string, Linear> {
+    return new Map(this.factory.linears);
+  }
+
+  numParameters(): number {
+    let n = 0;
+    for (const e of this.store.entries.values()) n += e.variable.size;
+    return n;
+  }
+
+  /** Host copies of every parameter in HF names and layout (tied head left out, as HF saves). */
+  stateDict(): Map<string, HostTensor> {
+    const out = new Map<string, HostTensor>();
+    for (const [name, e] of this.store.entries) out.set(name, { dtype: 'F32', shape: e.hfShape.slice(), data: toHfLayout(e) });
+    return out;
+  }
+
+  /** Writes an HF folder (config.json, generation_config.json, model.safetensors); see SaveOptions. */
+  save(dir: string, opts: SaveOptions = {}): Promise<void> {
+    return saveModel(this, dir, opts);
+  }
+
+  train(mode = true): this {
+    this.training = mode;
+    return this;
+  }
+
+  eval(): this {
+    return this.train(false);
+  }
+
+  dispose(): void {
+    this.store.dispose();
+    this.disposeExtra();
+  }
+}

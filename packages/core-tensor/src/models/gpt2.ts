@@ -1,0 +1,132 @@
+// GPT-2 as HF's GPT2LMHeadModel: Conv1D [in, out] projections, learned positions, tanh GELU, tied head.
+import * as tf from '@tensorflow/tfjs';
+import { getActivation, type Activation } from './activations';
+import { attention, splitHeads } from './attention';
+import { CausalLM, type BuildOptions } from './causal-lm';
+import { parseGpt2Config, type Gpt2Config } from './config';
+import type { Embedding } from './embedding';
+import type { ModuleFactory } from './factory';
+import type { Linear } from './linear';
+import { arangePositions } from './masks';
+import type { LayerNorm } from './norms';
+import type { WeightSource } from './params';
+import type { Architecture } from './registry';
+import type { DecoderLayer, LayerContext, LayerKV } from './types';
+
+class Gpt2Block implements DecoderLayer {
+  readonly name: string;
+  private readonly ln1: LayerNorm;
+  private readonly cAttn: Linear;
+  private readonly attnCProj: Linear;
+  private readonly ln2: LayerNorm;
+  private readonly cFc: Linear;
+  private readonly mlpCProj: Linear;
+  private readonly scoreDivisor: number;
+
+  constructor(readonly index: number, private readonly c: Gpt2Config, private readonly f: ModuleFactory, private readonly act: Activation) {
+    const n = (this.name = `transformer.h.${index}`);
+    const d = c.hiddenSize;
+    const eps = c.layerNormEpsilon;
+    this.ln1 = f.layerNorm(`${n}.ln_1`, d, eps);
+    this.cAttn = f.linear(`${n}.attn.c_attn`, d, 3 * d, true, 'conv1d');
+    this.attnCProj = f.linear(`${n}.attn.c_proj`, d, d, true, 'conv1d');
+    this.ln2 = f.layerNorm(`${n}.ln_2`, d, eps);
+    this.cFc = f.linear(`${n}.mlp.c_fc`, d, c.nInner, true, 'conv1d');
+    this.mlpCProj = f.linear(`${n}.mlp.c_proj`, c.nInner, d, true, 'conv1d');
+    this.scoreDivisor = (c.scaleAttnWeights ? Math.sqrt(c.headDim) : 1) * (c.scaleAttnByInverseLayerIdx ? index + 1 : 1);
+  }
+
+  parameters(): Map<string, tf.Variable> {
+    return this.f.paramsUnder(this.name);
+  }
+
+  apply(hidden: tf.Tensor3D, ctx: LayerContext, kv?: LayerKV): tf.Tensor3D {
+    const c = this.c;
+    const { batch: b, queryLen: t } = ctx;
+    const d = c.hiddenSize;
+    let x = tf.reshape(hidden, [b * t, d]); // [b*t, d]
+    const qkv = this.cAttn.apply(this.ln1.apply(x)); // [b*t, 3d] = [q | k | v]
+    const [qf, kf, vf] = tf.split(qkv, 3, 1);
+    const q = splitHeads(qf, b, t, c.numHeads, c.headDim);
+    const k = splitHeads(kf, b, t, c.numHeads, c.headDim);
+    const v = splitHeads(vf, b, t, c.numHeads, c.headDim);
+    let h = this.attnCProj.apply(attention(q, k, v, ctx, kv, { scoreDivisor: this.scoreDivisor, dropoutRate: c.attnPdrop }));
+    x = tf.add(x, ctx.dropout(h, c.residPdrop));
+    h = this.mlpCProj.apply(this.act(this.cFc.apply(this.ln2.apply(x))));
+    x = tf.add(x, ctx.dropout(h, c.residPdrop));
+    return tf.reshape(x, [b, t, d]) as tf.Tensor3D; // [b, t, d]
+  }
+}
+
+export class Gpt2LMHeadModel extends CausalLM {
+  readonly hfClassName = 'GPT2LMHeadModel';
+  readonly basePrefix = 'transformer.';
+  readonly wte: Embedding;
+  readonly wpe: Embedding;
+  readonly lnF: LayerNorm;
+  private readonly head: Linear | null;
+
+  constructor(readonly config: Gpt2Config, source: WeightSource, opts: BuildOptions) {
+    super(source, opts);
+    const c = config;
+    const f = this.factory;
+    const act = getActivation(c.activation, 'config.json activation_function');
+    this.wte = f.embedding('transformer.wte', c.vocabSize, c.hiddenSize);
+    this.wpe = f.embedding('transformer.wpe', c.maxPositions, c.hiddenSize);
+    for (let i = 0; i < c.numLayers; i++) this.layers.push(new Gpt2Block(i, c, f, act));
+    this.lnF = f.layerNorm('transformer.ln_f', c.hiddenSize, c.layerNormEpsilon);
+    this.head = !c.tieWordEmbeddings && !this.bodyOnly ? f.linear('lm_head', c.hiddenSize, c.vocabSize, false) : null;
+  }
+
+  protected embed(ids: tf.Tensor2D, positionIds: tf.Tensor2D, ctx: LayerContext): tf.Tensor3D {
+    const x = tf.add(this.wte.apply(ids), this.wpe.apply(positionIds)); // [b, t, hidden]
+    return ctx.dropout(x, this.config.embdPdrop) as tf.Tensor3D;
+  }
+
+  protected finalNorm(hidden: tf.Tensor3D): tf.Tensor3D {
+    return this.lnF.apply(hidden) as tf.Tensor3D;
+  }
+
+  protected tokenEmbeddingWeight(): tf.Variable {
+    return this.wte.weight;
+  }
+
+  protected untiedHead(): Linear | null {
+    return this.head;
+  }
+
+  /** HF's forward: past..past+q-1 whatever the mask (generate passes mask-derived ids explicitly). */
+  protected defaultPositionIds(_mask: tf.Tensor2D | null, past: number, q: number, b: number): tf.Tensor2D {
+    return arangePositions(b, q, past);
+  }
+
+  /** HF generate: cumsum(mask) - 1, with padding positions set to 1. */
+  generationPositionIds(mask: number[][]): number[][] {
+    return mask.map((row) => {
+      let n = 0;
+      return row.map((m) => (m ? ++n - 1 : 1));
+    });
+  }
+
+  protected override positionRange(): [number, number] {
+    return [0, this.config.maxPositions];
+  }
+
+  protected override checkLength(totalLen: number): void {
+    if (totalLen > this.config.maxPositions) {
+      throw new Error(
+        `sequence of ${totalLen} tokens is longer than GPT-2's n_positions (${this.config.maxPositions}) in config.json; ` +
+          'truncate the input or lower max_new_tokens',
+      );
+    }
+  }
+}
+
+export const gpt2Architecture: Architecture<Gpt2Config> = {
+  modelType: 'gpt2',
+  hfClassName: 'GPT2LMHeadModel',
+  basePrefix: 'transformer.',
+  embeddingKey: 'transformer.wte.weight',
+  parseConfig: parseGpt2Config,
+  build: (config, source, opts) => new Gpt2LMHeadModel(config, source, opts),
+};

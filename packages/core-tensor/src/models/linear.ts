@@ -1,0 +1,46 @@
+// A linear layer with its HF module name and a hook for adapters (LoRA), weights kept as [in, out].
+import * as tf from '@tensorflow/tfjs';
+
+/**
+ * Something that wraps a linear layer's output, e.g. DeepSpeed-Chat's LinearLayer_LoRA:
+ * given the layer input x [n, in] and the base output x·W+b [n, out], return the layer's output [n, out].
+ */
+export interface LinearAdapter {
+  apply(x: tf.Tensor2D, baseOutput: tf.Tensor2D, layer: Linear): tf.Tensor2D;
+}
+
+/** How HF stores this layer's weight: nn.Linear as [out, in], GPT-2's Conv1D as [in, out]. */
+export type HfLinearLayout = 'linear' | 'conv1d';
+
+export class Linear {
+  /** Consulted on every apply(); set it to hook LoRA in, null to run the plain layer. */
+  adapter: LinearAdapter | null = null;
+
+  constructor(
+    /** HF module name, e.g. `model.decoder.layers.0.self_attn.q_proj` (the weight is `<name>.weight`). */
+    readonly name: string,
+    /** [in, out] whatever the HF layout (nn.Linear weights are transposed at load and save). */
+    readonly weight: tf.Variable,
+    /** [out], or null for bias-free layers. */
+    readonly bias: tf.Variable | null,
+    readonly hfLayout: HfLinearLayout,
+  ) {}
+
+  get inFeatures(): number {
+    return this.weight.shape[0] as number;
+  }
+
+  get outFeatures(): number {
+    return this.weight.shape[1] as number;
+  }
+
+  /** x [..., in] -> [..., out]. */
+  apply(x: tf.Tensor): tf.Tensor {
+    const lead = x.shape.slice(0, -1);
+    const x2 = x.rank === 2 ? (x as tf.Tensor2D) : tf.reshape(x, [-1, this.inFeatures]) as tf.Tensor2D; // [n, in]
+    // A 2-D matmul without transpose flags takes wasm's fast XNNPACK path.
+    let y = tf.fused.matMul({ a: x2, b: this.weight as tf.Tensor2D, bias: this.bias ?? undefined }); // [n, out]
+    if (this.adapter) y = this.adapter.apply(x2, y as tf.Tensor2D, this);
+    return x.rank === 2 ? y : tf.reshape(y, [...lead, this.outFeatures]); // [..., out]
+  }
+}

@@ -1,0 +1,135 @@
+// LLaMA as HF's LlamaForCausalLM: RMSNorm, SwiGLU MLP, rotary positions (rotate_half), GQA/MQA.
+import * as tf from '@tensorflow/tfjs';
+import { getActivation, type Activation } from './activations';
+import { attention, splitHeads } from './attention';
+import { CausalLM, type BuildOptions } from './causal-lm';
+import { parseLlamaConfig, type LlamaConfig } from './config';
+import type { Embedding } from './embedding';
+import type { ModuleFactory } from './factory';
+import type { Linear } from './linear';
+import { arangePositions } from './masks';
+import type { RMSNorm } from './norms';
+import type { WeightSource } from './params';
+import type { Architecture } from './registry';
+import { applyRotary, RotaryEmbedding } from './rope';
+import type { DecoderLayer, LayerContext, LayerKV } from './types';
+
+class LlamaDecoderLayer implements DecoderLayer {
+  readonly name: string;
+  private readonly qProj: Linear;
+  private readonly kProj: Linear;
+  private readonly vProj: Linear;
+  private readonly oProj: Linear;
+  private readonly gateProj: Linear;
+  private readonly upProj: Linear;
+  private readonly downProj: Linear;
+  private readonly inputLayernorm: RMSNorm;
+  private readonly postAttentionLayernorm: RMSNorm;
+  private readonly scoreDivisor: number;
+
+  constructor(readonly index: number, private readonly c: LlamaConfig, private readonly f: ModuleFactory, private readonly act: Activation) {
+    const n = (this.name = `model.layers.${index}`);
+    const d = c.hiddenSize;
+    const qDim = c.numHeads * c.headDim;
+    const kvDim = c.numKvHeads * c.headDim;
+    this.qProj = f.linear(`${n}.self_attn.q_proj`, d, qDim, c.attentionBias);
+    this.kProj = f.linear(`${n}.self_attn.k_proj`, d, kvDim, c.attentionBias);
+    this.vProj = f.linear(`${n}.self_attn.v_proj`, d, kvDim, c.attentionBias);
+    this.oProj = f.linear(`${n}.self_attn.o_proj`, qDim, d, c.attentionBias);
+    this.gateProj = f.linear(`${n}.mlp.gate_proj`, d, c.intermediateSize, c.mlpBias);
+    this.upProj = f.linear(`${n}.mlp.up_proj`, d, c.intermediateSize, c.mlpBias);
+    this.downProj = f.linear(`${n}.mlp.down_proj`, c.intermediateSize, d, c.mlpBias);
+    this.inputLayernorm = f.rmsNorm(`${n}.input_layernorm`, d, c.rmsNormEps);
+    this.postAttentionLayernorm = f.rmsNorm(`${n}.post_attention_layernorm`, d, c.rmsNormEps);
+    this.scoreDivisor = Math.sqrt(c.headDim);
+  }
+
+  parameters(): Map<string, tf.Variable> {
+    return this.f.paramsUnder(this.name);
+  }
+
+  apply(hidden: tf.Tensor3D, ctx: LayerContext, kv?: LayerKV): tf.Tensor3D {
+    const c = this.c;
+    const { batch: b, queryLen: t } = ctx;
+    const d = c.hiddenSize;
+    if (!ctx.rope) throw new Error('internal: LLaMA layer called without rotary tables');
+    let x = tf.reshape(hidden, [b * t, d]); // [b*t, d]
+    let h = this.inputLayernorm.apply(x);
+    const q = applyRotary(splitHeads(this.qProj.apply(h), b, t, c.numHeads, c.headDim), ctx.rope);
+    const k = applyRotary(splitHeads(this.kProj.apply(h), b, t, c.numKvHeads, c.headDim), ctx.rope);
+    const v = splitHeads(this.vProj.apply(h), b, t, c.numKvHeads, c.headDim);
+    h = this.oProj.apply(attention(q, k, v, ctx, kv, { scoreDivisor: this.scoreDivisor, dropoutRate: c.attentionDropout }));
+    x = tf.add(x, h);
+    h = this.postAttentionLayernorm.apply(x);
+    h = this.downProj.apply(tf.mul(this.act(this.gateProj.apply(h)), this.upProj.apply(h)));
+    x = tf.add(x, h);
+    return tf.reshape(x, [b, t, d]) as tf.Tensor3D; // [b, t, d]
+  }
+}
+
+export class LlamaForCausalLM extends CausalLM {
+  readonly hfClassName = 'LlamaForCausalLM';
+  readonly basePrefix = 'model.';
+  readonly embedTokens: Embedding;
+  readonly norm: RMSNorm;
+  readonly rotary: RotaryEmbedding;
+  private readonly head: Linear | null;
+
+  constructor(readonly config: LlamaConfig, source: WeightSource, opts: BuildOptions) {
+    super(source, opts);
+    const c = config;
+    const f = this.factory;
+    const act = getActivation(c.hiddenAct, 'config.json hidden_act');
+    this.embedTokens = f.embedding('model.embed_tokens', c.vocabSize, c.hiddenSize);
+    for (let i = 0; i < c.numLayers; i++) this.layers.push(new LlamaDecoderLayer(i, c, f, act));
+    this.norm = f.rmsNorm('model.norm', c.hiddenSize, c.rmsNormEps);
+    this.head = !c.tieWordEmbeddings && !this.bodyOnly ? f.linear('lm_head', c.hiddenSize, c.vocabSize, false) : null;
+    this.rotary = new RotaryEmbedding(c.headDim, c.ropeTheta, c.maxPositions, c.ropeScaling);
+  }
+
+  protected embed(ids: tf.Tensor2D, _positionIds: tf.Tensor2D, _ctx: LayerContext): tf.Tensor3D {
+    return this.embedTokens.apply(ids) as tf.Tensor3D; // [b, t, hidden]
+  }
+
+  protected override ropeFor(positionIds: tf.Tensor2D, totalLen: number): LayerContext['rope'] {
+    return this.rotary.gather(positionIds, totalLen);
+  }
+
+  protected finalNorm(hidden: tf.Tensor3D): tf.Tensor3D {
+    return this.norm.apply(hidden) as tf.Tensor3D;
+  }
+
+  protected tokenEmbeddingWeight(): tf.Variable {
+    return this.embedTokens.weight;
+  }
+
+  protected untiedHead(): Linear | null {
+    return this.head;
+  }
+
+  /** HF's forward: past..past+q-1 whatever the mask (generate passes mask-derived ids explicitly). */
+  protected defaultPositionIds(_mask: tf.Tensor2D | null, past: number, q: number, b: number): tf.Tensor2D {
+    return arangePositions(b, q, past);
+  }
+
+  /** HF generate: cumsum(mask) - 1, with padding positions set to 1. */
+  generationPositionIds(mask: number[][]): number[][] {
+    return mask.map((row) => {
+      let n = 0;
+      return row.map((m) => (m ? ++n - 1 : 1));
+    });
+  }
+
+  protected override disposeExtra(): void {
+    this.rotary.dispose();
+  }
+}
+
+export const llamaArchitecture: Architecture<LlamaConfig> = {
+  modelType: 'llama',
+  hfClassName: 'LlamaForCausalLM',
+  basePrefix: 'model.',
+  embeddingKey: 'model.embed_tokens.weight',
+  parseConfig: parseLlamaConfig,
+  build: (config, source, opts) => new LlamaForCausalLM(config, source, opts),
+};

@@ -1,0 +1,173 @@
+// loadPretrained: an HF model folder (or hub-cache name) -> CausalLM, with HF's base-model-prefix key matching.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { findWeightsFile, loadStateDict } from '../io/checkpoint';
+import { CheckpointError, type StateDict } from '../io/host-tensor';
+import { resolveModelDir } from '../io/resolve';
+import type { CausalLM } from './causal-lm';
+import { ConfigError, type ModelConfig, type RawConfig } from './config';
+import { RandomWeightSource, type ParamKind, type WeightSource } from './params';
+import { getArchitecture, type Architecture } from './registry';
+
+export interface LoadOptions {
+  /** Compute dtype; only 'float32' (F16/BF16 checkpoints are converted on load). */
+  dtype?: 'float32';
+  /** Parameters start trainable (default true); use model.setTrainable to freeze some. */
+  trainable?: boolean;
+  /** Load only the body (reward model / critic): an untied lm_head is not required and not loaded. */
+  bodyOnly?: boolean;
+  /** Seed of the dropout RNG (default 0). */
+  seed?: number;
+}
+
+/** Buffers HF never loads from a file (GPT-2's causal-mask buffers, old rotary caches); skipped silently. */
+const IGNORED_KEYS = [/(^|\.)attn\.(masked_)?bias$/, /rotary_emb\.inv_freq$/];
+
+function readJson(file: string, what: string): RawConfig {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`${file}: cannot read ${what} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  try {
+    const v = JSON.parse(text) as unknown;
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not a JSON object');
+    return v as RawConfig;
+  } catch (e) {
+    throw new ConfigError(`${file}: ${what} is not a valid JSON object (${(e as Error).message})`);
+  }
+}
+
+/**
+ * Finds what a checkpoint puts before the base model's own names: `model.` for a full OPT/LLaMA CausalLM,
+ * `transformer.` for GPT-2, '' for a bare AutoModel, `rwtranformer.` for a DeepSpeed-Chat reward model.
+ */
+function detectWrapperPrefix(keys: string[], arch: Architecture): string {
+  const rel = arch.embeddingKey.slice(arch.basePrefix.length);
+  const found = keys.filter((k) => k === rel || k.endsWith(`.${rel}`)).map((k) => k.slice(0, k.length - rel.length));
+  if (found.includes(arch.basePrefix)) return arch.basePrefix;
+  if (found.includes('')) return '';
+  found.sort((a, b) => a.length - b.length);
+  return found[0] ?? arch.basePrefix;
+}
+
+/** Serves parameters from a loaded state dict, mapping model names to file keys and checking shapes. */
+export class CheckpointSource implements WeightSource {
+  private readonly used = new Set<string>();
+  private readonly wrapper: string;
+
+  constructor(
+    private readonly sd: StateDict,
+    private readonly file: string,
+    private readonly configFile: string,
+    private readonly arch: Architecture,
+    config: ModelConfig,
+  ) {
+    this.wrapper = detectWrapperPrefix([...sd.keys()], arch);
+    // A tied head may still be in the file (some exporters write it); HF ignores it, so do we.
+    if (config.tieWordEmbeddings && sd.has('lm_head.weight')) this.used.add('lm_head.weight');
+  }
+
+  fileKey(name: string): string {
+    return name.startsWith(this.arch.basePrefix) ? this.wrapper + name.slice(this.arch.basePrefix.length) : name;
+  }
+
+  take(name: string, hfShape: number[], _kind: ParamKind): Float32Array {
+    const key = this.fileKey(name);
+    const t = this.sd.get(key);
+    if (!t) {
+      if (name === 'lm_head.weight') {
+        throw new CheckpointError(
+          `${this.file}: missing tensor 'lm_head.weight': ${this.configFile} says tie_word_embeddings=false, so the LM head ` +
+            'must be in the checkpoint. Load with bodyOnly: true for a reward model/critic, or set tie_word_embeddings to true if the head is tied',
+        );
+      }
+      const also = key !== name ? ` (parameter '${name}')` : '';
+      throw new CheckpointError(
+        `${this.file}: missing tensor '${key}'${also}, which ${this.arch.hfClassName} built from ${this.configFile} needs; ` +
+          'the checkpoint does not match its config.json',
+      );
+    }
+    const same = t.shape.length === hfShape.length && t.shape.every((d, i) => d === hfShape[i]);
+    if (!same) {
+      throw new CheckpointError(
+        `${this.file}: tensor '${key}' has shape [${t.shape.join(', ')}] but ${this.configFile} implies [${hfShape.join(', ')}]; ` +
+          'the checkpoint does not match its config.json',
+      );
+    }
+    if (!(t.data instanceof Float32Array)) {
+      throw new CheckpointError(`${this.file}: tensor '${key}' has integer dtype ${t.dtype}; a model weight must be floating point`);
+    }
+    this.used.add(key);
+    return t.data;
+  }
+
+  /** Keys the model did not take (and HF would not skip), in file order. */
+  unusedKeys(): string[] {
+    return [...this.sd.keys()].filter((k) => !this.used.has(k) && !IGNORED_KEYS.some((re) => re.test(k)));
+  }
+}
+
+/**
+ * Loads an HF causal LM folder (config.json + weights; generation_config.json if present). `dirOrName` is a
+ * folder or a hub id found in the local HF cache (never downloaded). Keys with or without the base-model
+ * prefix load (HF's base_model_prefix logic); keys the model does not use are listed in model.unexpectedKeys
+ * and kept in model.extraTensors (e.g. a reward model's v_head.weight).
+ */
+export async function loadPretrained(dirOrName: string, opts: LoadOptions = {}): Promise<CausalLM> {
+  if (opts.dtype !== undefined && opts.dtype !== 'float32') {
+    throw new Error(`loadPretrained: dtype '${String(opts.dtype)}' is not supported; rlhfkit computes in float32 (F16/BF16 weights are converted on load)`);
+  }
+  const dir = resolveModelDir(dirOrName);
+  const configFile = path.join(dir, 'config.json');
+  if (!fs.existsSync(configFile)) {
+    throw new ConfigError(`${dir}: no config.json; a model folder needs config.json next to its weights (as save_pretrained writes it)`);
+  }
+  const raw = readJson(configFile, 'config.json');
+  const arch = getArchitecture(raw, configFile);
+  const config = arch.parseConfig(raw, configFile) as ModelConfig;
+  const genFile = path.join(dir, 'generation_config.json');
+  const generationConfig = fs.existsSync(genFile) ? readJson(genFile, 'generation_config.json') : null;
+  const weights = findWeightsFile(dir).file;
+  const sd = loadStateDict(weights);
+  const source = new CheckpointSource(sd, weights, configFile, arch, config);
+  const model = arch.build(config, source, {
+    rawConfig: raw,
+    generationConfig,
+    trainable: opts.trainable,
+    bodyOnly: opts.bodyOnly,
+    seed: opts.seed,
+  });
+  model.unexpectedKeys = source.unusedKeys();
+  model.extraTensors = new Map(model.unexpectedKeys.map((k) => [k, sd.get(k)!]));
+  return model;
+}
+
+export interface CreateModelOptions {
+  /** Seed of the weight init (default 0); also seeds dropout. */
+  seed?: number;
+  /** Std of the normal init of matrices and embeddings (default: the config's initializer_range / init_std, else 0.02). */
+  initStd?: number;
+  trainable?: boolean;
+  bodyOnly?: boolean;
+  generationConfig?: RawConfig | null;
+  /** Named in config errors (default 'config.json'). */
+  configFile?: string;
+}
+
+/** A randomly initialised model from a config.json object (tests, benchmarks, training from scratch). */
+export function createModelFromConfig(raw: RawConfig, opts: CreateModelOptions = {}): CausalLM {
+  const file = opts.configFile ?? 'config.json';
+  const arch = getArchitecture(raw, file);
+  const config = arch.parseConfig(raw, file) as ModelConfig;
+  const cfgStd = typeof raw.initializer_range === 'number' ? raw.initializer_range : typeof raw.init_std === 'number' ? raw.init_std : 0.02;
+  const seed = opts.seed ?? 0;
+  return arch.build(config, new RandomWeightSource(seed, opts.initStd ?? cfgStd), {
+    rawConfig: raw,
+    generationConfig: opts.generationConfig ?? null,
+    trainable: opts.trainable,
+    bodyOnly: opts.bodyOnly,
+    seed,
+  });
+}
