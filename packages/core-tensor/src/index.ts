@@ -40,3 +40,6 @@ export { saveTokenizer } from './tokenizer/save';
 // Model zoo (OPT, LLaMA, GPT-2 with HF parity): loadPretrained, CausalLM, configs, loss; KV-cache generation.
 export * from './models';
 export * from './generation';
+// LoRA (DeepSpeed-Chat semantics) and gradient checkpointing (recompute decoder layers in backward).
+export * from './lora';
+export * from './checkpointing';

@@ -278,17 +278,27 @@ export abstract class CausalLM {
   /**
    * Every parameter by its HF name. Layout: as in the HF checkpoint, EXCEPT nn.Linear weights, which are held
    * transposed as [in, out] (GPT-2's Conv1D weights are [in, out] in HF too, so they are unchanged). Use
-   * isTransposed(name) / stateDict() for HF layout. Tied LM heads have no entry of their own.
+   * isTransposed(name) / stateDict() for HF layout. Tied LM heads have no entry of their own. Adapter variables
+   * (LoRA, see LinearAdapter.parameters) follow as `<linear>.<name>`; stateDict() and save() leave them out.
    */
   namedParameters(): Map<string, tf.Variable> {
     const out = new Map<string, tf.Variable>();
     for (const [name, e] of this.store.entries) out.set(name, e.variable);
+    for (const [name, v] of this.adapterParameters()) out.set(name, v);
+    return out;
+  }
+
+  /** Variables that adapters on linear layers add, as `<linear>.<name>` (e.g. `...q_proj.lora_right_weight`). */
+  private adapterParameters(): Map<string, tf.Variable> {
+    const out = new Map<string, tf.Variable>();
+    for (const [layer, lin] of this.factory.linears) for (const [n, v] of lin.adapter?.parameters?.() ?? []) out.set(`${layer}.${n}`, v);
     return out;
   }
 
   /** true when namedParameters().get(name) holds the transpose of the HF tensor. */
   isTransposed(name: string): boolean {
     const e = this.store.entries.get(name);
+    if (!e && this.adapterParameters().has(name)) return false;
     if (!e) throw new Error(`no parameter named '${name}' in this ${this.hfClassName}`);
     return e.transposed;
   }
@@ -297,12 +307,17 @@ export abstract class CausalLM {
   trainableParameters(): Map<string, tf.Variable> {
     const out = new Map<string, tf.Variable>();
     for (const [name, e] of this.store.entries) if (e.variable.trainable) out.set(name, e.variable);
+    for (const [name, v] of this.adapterParameters()) if (v.trainable) out.set(name, v);
     return out;
   }
 
   /** Sets trainable for every parameter (boolean) or per name (predicate). */
   setTrainable(which: boolean | ((name: string) => boolean)): void {
-    for (const [name, e] of this.store.entries) e.variable.trainable = typeof which === 'boolean' ? which : which(name);
+    const set = (name: string, v: tf.Variable): void => {
+      v.trainable = typeof which === 'boolean' ? which : which(name);
+    };
+    for (const [name, e] of this.store.entries) set(name, e.variable);
+    for (const [name, v] of this.adapterParameters()) set(name, v);
   }
 
   /** Every linear layer by HF module name (the LoRA attachment points); the untied lm_head is included. */
@@ -338,6 +353,7 @@ export abstract class CausalLM {
   }
 
   dispose(): void {
+    for (const lin of this.factory.linears.values()) lin.adapter?.dispose?.();
     this.store.dispose();
     this.disposeExtra();
   }

@@ -7,6 +7,13 @@ import * as tf from '@tensorflow/tfjs';
  */
 export interface LinearAdapter {
   apply(x: tf.Tensor2D, baseOutput: tf.Tensor2D, layer: Linear): tf.Tensor2D;
+  /**
+   * Variables the adapter adds, by name relative to the layer (e.g. `lora_right_weight`). CausalLM lists them
+   * as `<layer name>.<name>` in namedParameters()/trainableParameters(), so optimizers and checkpointing see them.
+   */
+  parameters?(): Map<string, tf.Variable>;
+  /** Frees the adapter's variables; CausalLM.dispose() calls it. */
+  dispose?(): void;
 }
 
 /** How HF stores this layer's weight: nn.Linear as [out, in], GPT-2's Conv1D as [in, out]. */
