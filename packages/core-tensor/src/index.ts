@@ -43,3 +43,5 @@ export * from './generation';
 // LoRA (DeepSpeed-Chat semantics) and gradient checkpointing (recompute decoder layers in backward).
 export * from './lora';
 export * from './checkpointing';
+// Training runs: DeepSpeed-Chat flags, the shared step loop, resumable checkpoints, model set-up for training.
+export * from './run';

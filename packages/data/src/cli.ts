@@ -1,5 +1,6 @@
 // The `rlhfkit data` command group: `data info` (what the data turns into per phase) and `data demo` (build the demo dataset).
 import type { Argv, CommandModule } from 'yargs';
+import { addDsChatFlags } from '@rlhfkit/core-tensor';
 import { ensureDemoDataset, defaultDemoDir } from './demo';
 import { dataInfo, formatDataInfo } from './info';
 import { DEFAULT_DATA_SPLIT, DEFAULT_SEED } from './prompt-dataset';
@@ -19,19 +20,11 @@ interface InfoArgs {
   json: boolean;
 }
 
-/** DeepSpeed-Chat's flag names, with kebab-case aliases. */
+/** DeepSpeed-Chat's flag names, with kebab-case aliases (the shared definitions in core-tensor's run/flags). */
 function infoOptions(y: Argv): Argv<InfoArgs> {
-  return y
-    .option('data_path', { alias: 'data-path', type: 'string', array: true, default: ['Dahoas/rm-static'], describe: 'dataset names or folders (several are blended)' })
-    .option('data_split', { alias: 'data-split', type: 'string', default: DEFAULT_DATA_SPLIT, describe: 'phase 1,2,3 proportions, e.g. 2,4,4' })
-    .option('sft_only_data_path', { alias: 'sft-only-data-path', type: 'string', array: true, default: [] as string[], describe: 'datasets used whole in phase 1 only' })
-    .option('data_dir', { alias: 'data-dir', type: 'string', default: './data', describe: 'folder with train.json/eval.json for local/jsonfile' })
-    .option('seed', { type: 'number', default: DEFAULT_SEED })
+  const flags = ['data_path', 'data_split', 'sft_only_data_path', 'data_dir', 'seed', 'max_seq_len', 'max_prompt_seq_len', 'add_eot_token', 'eot_token'] as const;
+  return addDsChatFlags(y, flags, { data_split: DEFAULT_DATA_SPLIT, seed: DEFAULT_SEED })
     .option('tokenizer', { type: 'string', describe: 'model folder or hub name whose tokenizer to apply (counts truncated/dropped rows)' })
-    .option('max_seq_len', { alias: 'max-seq-len', type: 'number', default: 512, describe: 'steps 1-2 sequence length' })
-    .option('max_prompt_seq_len', { alias: 'max-prompt-seq-len', type: 'number', default: 256, describe: 'step 3 prompt length' })
-    .option('add_eot_token', { alias: 'add-eot-token', type: 'boolean', default: false, describe: 'add --eot_token to the tokenizer as a special token' })
-    .option('eot_token', { alias: 'eot-token', type: 'string', default: '<|endoftext|>' })
     .option('json', { type: 'boolean', default: false, describe: 'print one JSON object' }) as unknown as Argv<InfoArgs>;
 }
 

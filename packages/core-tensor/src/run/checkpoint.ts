@@ -1,0 +1,209 @@
+// Resumable run checkpoints: <output>/checkpoints/checkpoint-<step>, written to a temp folder then renamed, newest N kept.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { writeFileAtomic } from '../io/file-io';
+import { readSafetensors, writeSafetensors } from '../io/safetensors';
+import type { RngState } from '../rng';
+import { joinAdamWState, splitAdamWState, type AdamW, type ParamGroup } from '../train/adamw';
+import type { LrSchedulerState } from '../train/lr-schedule';
+
+export const CHECKPOINTS_DIR = 'checkpoints';
+export const CHECKPOINT_PREFIX = 'checkpoint-';
+/** Written last inside a checkpoint: a folder without it was never completed. */
+export const TRAINER_STATE_FILE = 'trainer_state.json';
+export const OPTIMIZER_TENSORS_FILE = 'optimizer.safetensors';
+export const OPTIMIZER_META_FILE = 'optimizer.json';
+/** The resolved config of the run, beside every checkpoint and the final model. */
+export const RUN_CONFIG_FILE = 'rlhfkit_config.json';
+const TEMP_PREFIX = '.tmp-';
+export const TRAINER_STATE_FORMAT = 1;
+
+/** Everything besides tensors that a resumed run needs to continue exactly. */
+export interface TrainerState {
+  format: number;
+  /** Optimizer updates done. */
+  globalStep: number;
+  /** Updates the whole run makes (for progress and the schedule). */
+  totalSteps: number;
+  /** The data sampler's own state (position in the current epoch's order). */
+  sampler: unknown;
+  scheduler: LrSchedulerState;
+  /** Named RNG streams (dropout, ...). */
+  rng: Record<string, RngState>;
+  /** State the step keeps for itself (JSON). */
+  extra: Record<string, unknown>;
+  /** ISO time of the save. */
+  savedAt: string;
+}
+
+export interface CheckpointInfo {
+  dir: string;
+  step: number;
+}
+
+/** An error about checkpoints a user can act on. */
+export class RunCheckpointError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RunCheckpointError';
+  }
+}
+
+export function checkpointsDir(outputDir: string): string {
+  return path.join(outputDir, CHECKPOINTS_DIR);
+}
+
+function stepOf(name: string): number | null {
+  if (!name.startsWith(CHECKPOINT_PREFIX)) return null;
+  const s = name.slice(CHECKPOINT_PREFIX.length);
+  return /^\d+$/.test(s) ? Number(s) : null;
+}
+
+/** Complete checkpoints under <outputDir>/checkpoints, oldest first. */
+export function listCheckpoints(outputDir: string): CheckpointInfo[] {
+  const root = checkpointsDir(outputDir);
+  if (!fs.existsSync(root)) return [];
+  const out: CheckpointInfo[] = [];
+  for (const name of fs.readdirSync(root)) {
+    const step = stepOf(name);
+    const dir = path.join(root, name);
+    if (step !== null && fs.existsSync(path.join(dir, TRAINER_STATE_FILE))) out.push({ dir, step });
+  }
+  return out.sort((a, b) => a.step - b.step);
+}
+
+/** Temp folders left by a run killed while saving: never complete, safe to delete. */
+export function removeStaleTemps(outputDir: string): string[] {
+  const root = checkpointsDir(outputDir);
+  if (!fs.existsSync(root)) return [];
+  const removed: string[] = [];
+  for (const name of fs.readdirSync(root)) {
+    if (!name.startsWith(TEMP_PREFIX)) continue;
+    fs.rmSync(path.join(root, name), { recursive: true, force: true });
+    removed.push(name);
+  }
+  return removed;
+}
+
+/** `--resume_from_checkpoint`: 'latest' (newest complete checkpoint under outputDir) or a checkpoint folder. */
+export function resolveCheckpoint(spec: string, outputDir: string): string {
+  if (spec === 'latest') {
+    const all = listCheckpoints(outputDir);
+    if (all.length === 0) {
+      throw new RunCheckpointError(
+        `--resume_from_checkpoint latest: no complete checkpoint in ${checkpointsDir(outputDir)}; ` +
+          'start without --resume_from_checkpoint, or point it at a checkpoint-<step> folder',
+      );
+    }
+    return all[all.length - 1].dir;
+  }
+  const dir = path.resolve(spec);
+  if (!fs.existsSync(dir)) throw new RunCheckpointError(`--resume_from_checkpoint ${spec}: no such folder`);
+  if (!fs.existsSync(path.join(dir, TRAINER_STATE_FILE))) {
+    const inner = listCheckpoints(dir.endsWith(CHECKPOINTS_DIR) ? path.dirname(dir) : dir);
+    const hint = inner.length ? ` It looks like an output folder; use ${inner[inner.length - 1].dir}, or 'latest' with --output_dir ${dir}` : '';
+    throw new RunCheckpointError(`--resume_from_checkpoint ${spec}: ${dir} has no ${TRAINER_STATE_FILE}, so it is not a complete rlhfkit checkpoint.${hint}`);
+  }
+  return dir;
+}
+
+function writeJson(file: string, value: unknown): void {
+  writeFileAtomic(file, [Buffer.from(JSON.stringify(value, null, 2) + '\n', 'utf8')]);
+}
+
+export function readJsonFile<T>(file: string, what: string): T {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new RunCheckpointError(`${file}: cannot read ${what} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch (e) {
+    throw new RunCheckpointError(`${file}: ${what} is not valid JSON (${(e as Error).message}); the checkpoint is damaged, resume from an older one`);
+  }
+}
+
+/** Writes the resolved config (what `--help` flags resolved to) as JSON. */
+export function writeRunConfig(dir: string, step: string, config: object): void {
+  fs.mkdirSync(dir, { recursive: true });
+  writeJson(path.join(dir, RUN_CONFIG_FILE), { step, config });
+}
+
+export function readRunConfig(dir: string): { step: string; config: Record<string, unknown> } {
+  return readJsonFile(path.join(dir, RUN_CONFIG_FILE), 'the run config');
+}
+
+/** AdamW state as optimizer.safetensors (moments) + optimizer.json (groups, per-parameter step counts). */
+export function saveOptimizerState(dir: string, optimizer: AdamW): void {
+  const { meta, tensors } = splitAdamWState(optimizer.stateDict());
+  writeSafetensors(path.join(dir, OPTIMIZER_TENSORS_FILE), tensors, { format: 'rlhfkit-adamw' });
+  writeJson(path.join(dir, OPTIMIZER_META_FILE), meta);
+}
+
+export function loadOptimizerState(dir: string, optimizer: AdamW): void {
+  const meta = readJsonFile<{ groups: ParamGroup[]; steps: Record<string, number> }>(path.join(dir, OPTIMIZER_META_FILE), 'the optimizer state');
+  const file = path.join(dir, OPTIMIZER_TENSORS_FILE);
+  const tensors = Object.keys(meta.steps).length ? readSafetensors(file) : new Map();
+  optimizer.loadStateDict(joinAdamWState(meta, tensors));
+}
+
+export function readTrainerState(dir: string): TrainerState {
+  const s = readJsonFile<TrainerState>(path.join(dir, TRAINER_STATE_FILE), 'the trainer state');
+  if (s.format !== TRAINER_STATE_FORMAT || !Number.isInteger(s.globalStep)) {
+    throw new RunCheckpointError(`${dir}/${TRAINER_STATE_FILE}: unknown format ${String(s.format)}; it was written by another rlhfkit version`);
+  }
+  return s;
+}
+
+export interface WriteCheckpointOptions {
+  /** Keep the newest N checkpoints (0 keeps all). */
+  keep: number;
+}
+
+/**
+ * Saves checkpoint-<step> atomically: `write(tmp)` fills a temp folder (model, optimizer, ...), then the trainer
+ * state goes in last and the folder is renamed into place. A crash at any moment leaves either the previous
+ * checkpoints or the new one complete, never a half-written folder under a checkpoint name.
+ */
+export async function writeCheckpoint(
+  outputDir: string,
+  state: TrainerState,
+  write: (tmpDir: string) => Promise<void> | void,
+  options: WriteCheckpointOptions,
+): Promise<string> {
+  const root = checkpointsDir(outputDir);
+  fs.mkdirSync(root, { recursive: true });
+  const tmp = path.join(root, `${TEMP_PREFIX}${CHECKPOINT_PREFIX}${state.globalStep}-${process.pid}`);
+  fs.rmSync(tmp, { recursive: true, force: true });
+  fs.mkdirSync(tmp);
+  try {
+    await write(tmp);
+    writeJson(path.join(tmp, TRAINER_STATE_FILE), state);
+  } catch (e) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
+  const final = path.join(root, `${CHECKPOINT_PREFIX}${state.globalStep}`);
+  if (fs.existsSync(final)) {
+    // Same step saved again (e.g. a resumed run stopped at once): swap, then drop the old copy.
+    const old = path.join(root, `${TEMP_PREFIX}old-${state.globalStep}-${process.pid}`);
+    fs.renameSync(final, old);
+    fs.renameSync(tmp, final);
+    fs.rmSync(old, { recursive: true, force: true });
+  } else {
+    fs.renameSync(tmp, final);
+  }
+  pruneCheckpoints(outputDir, options.keep);
+  return final;
+}
+
+/** Deletes all but the newest `keep` checkpoints (0 keeps all). */
+export function pruneCheckpoints(outputDir: string, keep: number): string[] {
+  if (!(keep > 0)) return [];
+  const all = listCheckpoints(outputDir);
+  const drop = all.slice(0, Math.max(0, all.length - keep));
+  for (const c of drop) fs.rmSync(c.dir, { recursive: true, force: true });
+  return drop.map((c) => c.dir);
+}

@@ -1,0 +1,25 @@
+// DeepSpeed-Chat's evaluation(): the mean of per-batch losses over the eval set, and its exponential (perplexity).
+import * as tf from '@tensorflow/tfjs';
+
+export interface LossEvaluation {
+  /** Mean over batches of each batch's mean loss (DeepSpeed-Chat averages batch losses, not tokens). */
+  loss: number;
+  /** exp(loss); Infinity when it overflows (as DeepSpeed-Chat's OverflowError branch). */
+  perplexity: number;
+  batches: number;
+}
+
+/** Runs `lossOf` on every batch without gradients (each in its own tidy) and averages, as DeepSpeed-Chat's step-1 eval. */
+export function evaluateMeanLoss<B>(batches: Iterable<B>, lossOf: (batch: B) => tf.Scalar): LossEvaluation {
+  let sum = 0;
+  let n = 0;
+  for (const b of batches) {
+    const t = tf.tidy(() => lossOf(b));
+    sum += t.dataSync()[0];
+    t.dispose();
+    n += 1;
+  }
+  if (n === 0) throw new Error('evaluation needs at least one batch; the eval dataset is empty (check --data_split and the dataset)');
+  const loss = sum / n;
+  return { loss, perplexity: Math.exp(loss), batches: n };
+}

@@ -1,0 +1,7 @@
+// Public surface of the training-run machinery shared by the steps: flags, step loop, run checkpoints, model set-up.
+export * from './flags';
+export * from './checkpoint';
+export * from './training-loop';
+export * from './evaluate';
+export * from './model-setup';
+export * from './tiny-model';

@@ -1,0 +1,381 @@
+// The step loop every trainer shares: epochs x micro-batches, accumulation, clipping, schedule, eval, metrics, checkpoints, resume, Ctrl-C.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type * as tf from '@tensorflow/tfjs';
+import { MetricsLogger, parseMetrics, type MetricValues } from '../metrics/metrics-logger';
+import { Progress, type ProgressStream } from '../metrics/progress';
+import { TensorBoardWriter } from '../metrics/tfevents';
+import type { Rng } from '../rng';
+import type { AdamW } from '../train/adamw';
+import { GradientAccumulator } from '../train/grad-accum';
+import { clipGradNorm } from '../train/grad-clip';
+import type { LrScheduler } from '../train/lr-schedule';
+import {
+  loadOptimizerState, readRunConfig, readTrainerState, removeStaleTemps, resolveCheckpoint, RUN_CONFIG_FILE, RunCheckpointError,
+  saveOptimizerState, TRAINER_STATE_FORMAT, writeCheckpoint, writeRunConfig, type TrainerState,
+} from './checkpoint';
+import { camelToSnake } from './flags';
+
+/** A batch sampler that can say where it is and be rebuilt there (data's BatchSampler fits). */
+export interface ResumableSampler {
+  next(): { indices: number[]; epoch: number; step: number };
+  readonly batchesPerEpoch: number;
+  /** True when the current epoch has no batches left. */
+  readonly epochDone: boolean;
+  /** JSON-able; must contain the current `epoch`. */
+  state(): { epoch: number };
+}
+
+/** What a step supplies to the loop: its model's variables, optimizer, data and loss. */
+export interface TrainingTask<B> {
+  /** Trainable variables by name: what gets gradients (the optimizer's parameters). */
+  readonly variables: Map<string, tf.Variable>;
+  readonly optimizer: AdamW;
+  readonly scheduler: LrScheduler;
+  readonly sampler: ResumableSampler;
+  /** A sampler positioned at a state saved by sampler.state(). */
+  restoreSampler(state: unknown): ResumableSampler;
+  /** Host-side batch for these dataset indices. */
+  makeBatch(indices: number[]): B;
+  /** The micro-batch loss (a differentiable scalar); runs inside tf.variableGrads, which frees its temporaries. */
+  loss(batch: B): tf.Scalar;
+  /** Tokens the batch trains on (for tokens/s). */
+  tokens(batch: B): number;
+  /** Dropout etc. on (true) or off. */
+  setTraining(training: boolean): void;
+  /** Evaluation metrics with grouped names (`eval/loss`, `eval/perplexity`); run before training and after each epoch. */
+  evaluate?(): Promise<MetricValues>;
+  /** Writes the model into a checkpoint folder (an HF folder loadPretrained reads, plus anything needed to resume). */
+  saveModel(dir: string): Promise<void>;
+  /** Restores the model saved by saveModel. */
+  loadModel(dir: string): Promise<void>;
+  /** RNG streams to save and restore (e.g. the model's dropout RNG). */
+  readonly rngs?: Record<string, Rng>;
+  /** Step-specific JSON state for the checkpoint, and its restore. */
+  extraState?(): Record<string, unknown>;
+  restoreExtraState?(state: Record<string, unknown>): void;
+}
+
+export interface TrainingLoopOptions {
+  /** metrics.jsonl, the run config and checkpoints/ go here. */
+  outputDir: string;
+  /** Names the step in the saved config and progress line, e.g. 'sft'. */
+  stepName: string;
+  /** The resolved config, saved beside every checkpoint. */
+  config: object;
+  numEpochs: number;
+  gradientAccumulationSteps?: number;
+  /** Global-norm clipping (DeepSpeed-Chat's gradient_clipping 1.0). */
+  maxGradNorm?: number;
+  /** Checkpoint every N optimizer steps; 0 = only at the end of each epoch. */
+  saveSteps?: number;
+  /** Keep the newest N checkpoints; 0 = all. */
+  saveTotalLimit?: number;
+  /** A checkpoint folder or 'latest'. */
+  resumeFromCheckpoint?: string | null;
+  /** Print every micro-batch loss, as DeepSpeed-Chat's --print_loss. */
+  printLoss?: boolean;
+  /** Folder for TensorBoard event files; null/undefined = none. */
+  tensorboardDir?: string | null;
+  /** Evaluate before the first step (default true; skipped when resuming). */
+  evalAtStart?: boolean;
+  /** Stop (with a checkpoint) after this many optimizer steps, as if interrupted. */
+  stopAfterSteps?: number;
+  /**
+   * Config keys that must equal the checkpoint's for a resume to continue the same run (batch size, seed, data,
+   * ...); a difference is an error naming the flag. Keys in `resumeMayChange` differing only get a note.
+   */
+  resumeMustMatch?: readonly string[];
+  resumeMayChange?: readonly string[];
+  /** Stop cleanly on SIGINT/SIGTERM (default true). */
+  handleSignals?: boolean;
+  /** Message lines (default: stderr). */
+  log?: (line: string) => void;
+  /** Progress line stream (default: stderr). */
+  progressStream?: ProgressStream;
+  /** Called after every optimizer step (tests, custom logging). */
+  onStep?: (info: StepInfo) => void;
+}
+
+export interface StepInfo {
+  step: number;
+  epoch: number;
+  loss: number;
+  lr: number;
+  gradNorm: number;
+}
+
+export interface EvalRecord {
+  step: number;
+  /** Epochs finished when it ran (0 = before training). */
+  epoch: number;
+  metrics: MetricValues;
+}
+
+export interface TrainingResult {
+  status: 'completed' | 'interrupted';
+  /** Optimizer steps done (including those before a resume). */
+  globalStep: number;
+  totalSteps: number;
+  /** Mean micro-batch loss of each optimizer step run in this process, by step. */
+  losses: Map<number, number>;
+  evals: EvalRecord[];
+  lastCheckpoint: string | null;
+  resumedFrom: string | null;
+}
+
+/** A NaN or infinite loss or gradient: the run stops before the update, so nothing broken is applied or saved. */
+export class NonFiniteLossError extends Error {
+  constructor(readonly step: number, readonly epoch: number, readonly microBatch: number, what: string, lastCheckpoint: string | null) {
+    super(
+      `${what} at step ${step} (epoch ${epoch + 1}, micro-batch ${microBatch + 1}); the update was not applied and nothing was saved. ` +
+        `Lower --learning_rate, check the data, or resume from ${lastCheckpoint ?? 'an earlier checkpoint'} with --resume_from_checkpoint.`,
+    );
+    this.name = 'NonFiniteLossError';
+  }
+}
+
+/** Drops metrics.jsonl lines past `step` (from the part of an interrupted run after its last checkpoint). */
+export function truncateMetricsAfter(file: string, step: number): number {
+  if (!fs.existsSync(file)) return 0;
+  const text = fs.readFileSync(file, 'utf8');
+  const records = parseMetrics(text, file);
+  const keep = records.filter((r) => r.step <= step);
+  if (keep.length === records.length && text.endsWith('\n')) return 0;
+  fs.writeFileSync(file, keep.map((r) => JSON.stringify(r) + '\n').join(''));
+  return records.length - keep.length;
+}
+
+/** Lets the event loop run once (SIGINT/SIGTERM handlers, I/O callbacks); costs well under a millisecond. */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+function mean(xs: readonly number[]): number {
+  return xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+}
+
+function formatMetrics(m: MetricValues): string {
+  return Object.entries(m).map(([k, v]) => `${k} ${Number.isFinite(v) ? +v.toPrecision(6) : v}`).join(', ');
+}
+
+/**
+ * Runs a TrainingTask: per micro-batch, loss/accumulation; at every accumulation boundary (and at the end of
+ * each epoch, which flushes a partial window) clip to maxGradNorm, AdamW step, scheduler step. The schedule
+ * therefore has ceil(batches / accumulation) updates per epoch, as DeepSpeed-Chat computes it.
+ */
+export class TrainingLoop<B> {
+  private sampler: ResumableSampler;
+  private stopRequested = false;
+  private lastCheckpoint: string | null = null;
+  private readonly log: (line: string) => void;
+  private progress: Progress | null = null;
+
+  constructor(private readonly task: TrainingTask<B>, private readonly o: TrainingLoopOptions) {
+    this.sampler = task.sampler;
+    const baseLog = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+    this.log = (line) => (this.progress && !o.log ? this.progress.log(line) : baseLog(line));
+    if (!Number.isInteger(o.numEpochs) || o.numEpochs < 1) throw new RangeError(`num_train_epochs must be an integer >= 1, got ${o.numEpochs}`);
+  }
+
+  /** Ask the loop to stop at the next optimizer-step boundary (after saving a checkpoint). */
+  requestStop(): void {
+    this.stopRequested = true;
+  }
+
+  async run(): Promise<TrainingResult> {
+    const o = this.o;
+    const task = this.task;
+    const gas = o.gradientAccumulationSteps ?? 1;
+    const maxGradNorm = o.maxGradNorm ?? 1.0;
+    const saveSteps = o.saveSteps ?? 0;
+    fs.mkdirSync(o.outputDir, { recursive: true });
+    removeStaleTemps(o.outputDir);
+
+    let globalStep = 0;
+    let resumedFrom: string | null = null;
+    if (o.resumeFromCheckpoint) {
+      resumedFrom = resolveCheckpoint(o.resumeFromCheckpoint, o.outputDir);
+      globalStep = await this.restore(resumedFrom);
+      this.lastCheckpoint = resumedFrom;
+      const dropped = truncateMetricsAfter(path.join(o.outputDir, 'metrics.jsonl'), globalStep);
+      this.log(`resumed from ${resumedFrom} at step ${globalStep}${dropped ? ` (dropped ${dropped} metrics lines logged after it)` : ''}`);
+    }
+    const updatesPerEpoch = Math.ceil(this.sampler.batchesPerEpoch / gas);
+    const totalSteps = updatesPerEpoch * o.numEpochs;
+    writeRunConfig(o.outputDir, o.stepName, o.config);
+
+    const metrics = new MetricsLogger(o.outputDir, { tensorboard: false });
+    const tb = o.tensorboardDir ? new TensorBoardWriter(o.tensorboardDir) : null;
+    const logMetrics = (step: number, values: MetricValues): void => {
+      metrics.log(step, values);
+      tb?.addScalars(values, step);
+    };
+    if (tb && !resumedFrom) tb.addText('config', '```\n' + JSON.stringify(o.config, null, 2) + '\n```');
+    const acc = new GradientAccumulator(gas);
+    const result: TrainingResult = { status: 'completed', globalStep, totalSteps, losses: new Map(), evals: [], lastCheckpoint: this.lastCheckpoint, resumedFrom };
+    const signals: NodeJS.Signals[] = o.handleSignals === false ? [] : ['SIGINT', 'SIGTERM'];
+    const onSignal = (sig: NodeJS.Signals): void => {
+      this.stopRequested = true;
+      // A second Ctrl-C gets Node's default behaviour (exit at once); the last complete checkpoint stays.
+      for (const s of signals) process.off(s, onSignal);
+      this.log(`\n${sig}: stopping after the current optimizer step and saving a checkpoint (press Ctrl-C again to quit at once)`);
+    };
+    for (const s of signals) process.on(s, onSignal);
+
+    const evaluate = async (epochsDone: number): Promise<void> => {
+      if (!task.evaluate) return;
+      this.log(`***** Evaluating, Epoch ${epochsDone}/${o.numEpochs} *****`);
+      const t0 = performance.now();
+      task.setTraining(false);
+      const values = await task.evaluate();
+      task.setTraining(true);
+      const all = { ...values, 'time/eval': (performance.now() - t0) / 1000 };
+      logMetrics(globalStep, all);
+      result.evals.push({ step: globalStep, epoch: epochsDone, metrics: values });
+      this.log(formatMetrics(values));
+    };
+
+    try {
+      if (!resumedFrom && o.evalAtStart !== false) await evaluate(0);
+      task.setTraining(true);
+      this.progress = new Progress({ total: totalSteps, label: o.stepName, startStep: globalStep, stream: o.progressStream });
+      let windowLosses: number[] = [];
+      let windowTokens = 0;
+      let t0 = performance.now();
+      for (;;) {
+        if (this.stopRequested && acc.microSteps === 0) break;
+        if (this.sampler.epochDone && this.sampler.state().epoch + 1 >= o.numEpochs) break;
+        const mb = this.sampler.next();
+        if (mb.step === 0) this.log(`Beginning of Epoch ${mb.epoch + 1}/${o.numEpochs}, Total Micro Batches ${this.sampler.batchesPerEpoch}`);
+        const batch = task.makeBatch(mb.indices);
+        const loss = acc.backward(() => task.loss(batch), task.variables);
+        if (!Number.isFinite(loss)) {
+          throw new NonFiniteLossError(globalStep + 1, mb.epoch, mb.step, `the loss is ${loss}`, this.lastCheckpoint);
+        }
+        if (o.printLoss) this.log(`Epoch: ${mb.epoch}, Step: ${mb.step}, loss = ${loss}`);
+        windowLosses.push(loss);
+        windowTokens += task.tokens(batch);
+        const epochEnd = this.sampler.epochDone;
+        if (!acc.isBoundary() && !epochEnd) continue;
+
+        const lr = task.optimizer.getLr(0);
+        const clip = clipGradNorm(acc.grads(), maxGradNorm);
+        if (!clip.finite) {
+          throw new NonFiniteLossError(globalStep + 1, mb.epoch, mb.step, `the gradient norm is ${clip.totalNorm}`, this.lastCheckpoint);
+        }
+        task.optimizer.step(acc.grads());
+        task.scheduler.step();
+        acc.zeroGrad();
+        globalStep += 1;
+        result.globalStep = globalStep;
+        const stepLoss = mean(windowLosses);
+        const dt = (performance.now() - t0) / 1000;
+        result.losses.set(globalStep, stepLoss);
+        logMetrics(globalStep, {
+          'train/loss': stepLoss,
+          'train/lr': lr,
+          'train/grad_norm': clip.totalNorm,
+          'train/epoch': mb.epoch + (mb.step + 1) / this.sampler.batchesPerEpoch,
+          'train/tokens': windowTokens,
+          'time/step': dt,
+          'time/tokens_per_s': windowTokens / Math.max(dt, 1e-9),
+        });
+        this.progress.update(globalStep, { loss: stepLoss, lr, tokens: windowTokens });
+        o.onStep?.({ step: globalStep, epoch: mb.epoch, loss: stepLoss, lr, gradNorm: clip.totalNorm });
+        windowLosses = [];
+        windowTokens = 0;
+
+        if (epochEnd) await evaluate(mb.epoch + 1);
+        // The loop is synchronous between awaits; signal handlers run only when the event loop gets a turn.
+        await yieldToEventLoop();
+        const stopNow = this.stopRequested || (o.stopAfterSteps !== undefined && globalStep >= o.stopAfterSteps);
+        if (epochEnd || (saveSteps > 0 && globalStep % saveSteps === 0) || stopNow) {
+          this.lastCheckpoint = await this.save(globalStep, totalSteps);
+          result.lastCheckpoint = this.lastCheckpoint;
+          this.log(`saved checkpoint ${this.lastCheckpoint}`);
+        }
+        if (stopNow) {
+          this.stopRequested = true;
+          break;
+        }
+        t0 = performance.now();
+      }
+      const finished = this.sampler.epochDone && this.sampler.state().epoch + 1 >= o.numEpochs;
+      result.status = finished ? 'completed' : 'interrupted';
+      this.progress.done(
+        result.status === 'completed'
+          ? undefined
+          : `stopped at step ${globalStep}/${totalSteps}; continue with --resume_from_checkpoint latest (last checkpoint: ${this.lastCheckpoint ?? 'none'})`,
+      );
+      return result;
+    } finally {
+      this.progress?.done();
+      this.progress = null;
+      acc.dispose();
+      metrics.close();
+      tb?.close();
+      for (const s of signals) process.off(s, onSignal);
+    }
+  }
+
+  private async save(globalStep: number, totalSteps: number): Promise<string> {
+    const task = this.task;
+    const rng: TrainerState['rng'] = {};
+    for (const [name, r] of Object.entries(task.rngs ?? {})) rng[name] = r.getState();
+    const state: TrainerState = {
+      format: TRAINER_STATE_FORMAT,
+      globalStep,
+      totalSteps,
+      sampler: this.sampler.state(),
+      scheduler: task.scheduler.stateDict(),
+      rng,
+      extra: task.extraState?.() ?? {},
+      savedAt: new Date().toISOString(),
+    };
+    return writeCheckpoint(
+      this.o.outputDir,
+      state,
+      async (dir) => {
+        await task.saveModel(dir);
+        saveOptimizerState(dir, task.optimizer);
+        writeRunConfig(dir, this.o.stepName, this.o.config);
+      },
+      { keep: this.o.saveTotalLimit ?? 0 },
+    );
+  }
+
+  /** Compares the run's config with the one saved beside the checkpoint (see resumeMustMatch). */
+  private checkResumeConfig(dir: string): void {
+    const must = this.o.resumeMustMatch ?? [];
+    const may = this.o.resumeMayChange ?? [];
+    if (must.length === 0 && may.length === 0) return;
+    const saved = readRunConfig(dir).config;
+    const now = this.o.config as Record<string, unknown>;
+    const differs = (k: string): boolean => JSON.stringify(saved[k]) !== JSON.stringify(now[k]);
+    const bad = must.filter(differs);
+    if (bad.length) {
+      const list = bad.map((k) => `--${camelToSnake(k)} is ${JSON.stringify(now[k])} but the checkpoint's run used ${JSON.stringify(saved[k])}`).join('; ');
+      throw new RunCheckpointError(`cannot resume from ${dir}: ${list}. Resume with the same values (see ${RUN_CONFIG_FILE} there), or start a new run`);
+    }
+    for (const k of may.filter(differs)) this.log(`note: --${camelToSnake(k)} changed from ${JSON.stringify(saved[k])} to ${JSON.stringify(now[k])} since the checkpoint`);
+  }
+
+  /** Puts model, optimizer, schedule, data position and RNGs back as the checkpoint has them; returns its step. */
+  private async restore(dir: string): Promise<number> {
+    const task = this.task;
+    const state = readTrainerState(dir);
+    this.checkResumeConfig(dir);
+    await task.loadModel(dir);
+    loadOptimizerState(dir, task.optimizer);
+    task.scheduler.loadStateDict(state.scheduler);
+    this.sampler = task.restoreSampler(state.sampler);
+    for (const [name, r] of Object.entries(task.rngs ?? {})) {
+      const s = state.rng[name];
+      if (!s) throw new Error(`${dir}: the checkpoint has no state for RNG '${name}' (it has: ${Object.keys(state.rng).join(', ') || 'none'})`);
+      r.setState(s);
+    }
+    task.restoreExtraState?.(state.extra ?? {});
+    return state.globalStep;
+  }
+}

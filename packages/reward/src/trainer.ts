@@ -1,0 +1,285 @@
+// RewardTrainer: DeepSpeed-Chat step 2 (main.py) on rlhfkit's shared training loop: data, model, LoRA, optimizer, eval, save.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import {
+  AdamW, assignWeights, convertLinearLayerToLora, enableGradientCheckpointing, findWeightsFile, getOptimizerGroupedParameters, hasLora,
+  loadLoraStateDict, loadModelForTraining, loadStateDict, loraLayers, loraStateDict, LrScheduler, MetricsLogger, onlyOptimizeLoraParameters,
+  readSafetensors, resolveModelDir, TrainingLoop, writeRunConfig, writeSafetensors, type MetricValues, type ProgressStream, type StateDict, type TrainingResult,
+  type TrainingTask,
+} from '@rlhfkit/core-tensor';
+import { BatchSampler, collatePhase2, createStepDatasets, type Phase2Batch, type Phase2Item, type SamplerState } from '@rlhfkit/data';
+import { REWARD_DEFAULTS, validateRewardConfig, type RewardConfig } from './config';
+import { evaluateReward, type RewardEvalResult } from './evaluate';
+import { rewardModelFromLoadedBody } from './load';
+import { rewardLoss } from './loss';
+import { readRewardConfigBlock, V_HEAD_KEY } from './reward-config';
+import type { RewardModel } from './reward-model';
+import { detectNumPaddingAtBeginning, loadRewardTokenizer, type RewardTokenizer } from './tokenizer-setup';
+
+/** Resume-only tensors of a LoRA run: unfused base weights of the LoRA layers plus the LoRA factors (as step 1). */
+export const LORA_RESUME_FILE = 'lora_resume.safetensors';
+
+/** DeepSpeed-Chat's step-2 TensorBoard job name (tb_name "step2_model"): events go to <tensorboard_path>/step2_model_tensorboard. */
+export const REWARD_TENSORBOARD_JOB = 'step2_model_tensorboard';
+
+export interface RewardTrainerOptions {
+  /** Message lines (default stderr). */
+  log?: (line: string) => void;
+  /** Stop after this many optimizer steps as if interrupted (tests). */
+  stopAfterSteps?: number;
+  /** Called after every optimizer step. */
+  onStep?: (info: { step: number; loss: number; lr: number }) => void;
+  /** Handle SIGINT/SIGTERM (default true). */
+  handleSignals?: boolean;
+  /** Progress line stream (default stderr). */
+  progressStream?: ProgressStream;
+}
+
+export interface RewardTrainResult extends TrainingResult {
+  /** Every evaluation, in order: before training, at each --eval_interval, after each epoch. */
+  rewardEvals: { step: number; result: RewardEvalResult }[];
+  /** Where the final model was saved, or null without --output_dir. */
+  savedTo: string | null;
+}
+
+function countTokens(b: Phase2Batch): number {
+  let n = 0;
+  for (let i = 0; i < b.attentionMask.data.length; i++) n += b.attentionMask.data[i];
+  return n;
+}
+
+/** The eval metrics under grouped names. */
+function evalMetrics(r: RewardEvalResult): MetricValues {
+  return {
+    'eval/acc': r.acc,
+    'eval/chosen_score': r.chosenScore,
+    'eval/rejected_score': r.rejectedScore,
+    'eval/score_diff': r.chosenScore - r.rejectedScore,
+    'eval/loss': r.loss,
+  };
+}
+
+/**
+ * Step 2 of RLHF: trains a pairwise reward model. Build with RewardTrainer.create (loads tokenizer, data and model),
+ * then train(); the model is at trainer.model. Mirrors DeepSpeed-Chat's main.py: evaluation before training, every
+ * --eval_interval steps and after each epoch; AdamW(0.9, 0.95) with DeepSpeed-Chat's parameter groups; the value head
+ * is a fresh nn.Linear-initialised head unless the model folder (or --value_head) has one.
+ */
+export class RewardTrainer {
+  readonly evals: { step: number; result: RewardEvalResult }[] = [];
+
+  private constructor(
+    readonly config: RewardConfig,
+    readonly model: RewardModel,
+    readonly tok: RewardTokenizer,
+    readonly trainItems: Phase2Item[],
+    readonly evalItems: Phase2Item[],
+    private readonly log: (line: string) => void,
+  ) {}
+
+  static async create(config: Partial<RewardConfig> & { modelNameOrPath: string }, opts: Pick<RewardTrainerOptions, 'log'> = {}): Promise<RewardTrainer> {
+    const c: RewardConfig = { ...REWARD_DEFAULTS, ...config };
+    validateRewardConfig(c);
+    const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+    const dir = resolveModelDir(c.modelNameOrPath);
+    const raw = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
+    const saved = readRewardConfigBlock(raw, path.join(dir, 'config.json'));
+    const tok = await loadRewardTokenizer(dir, String(raw.model_type), {
+      addEotToken: c.addEotToken,
+      eotToken: c.eotToken,
+      padTokenId: saved?.pad_token_id,
+    });
+    log(`tokenizer: ${tok.note}`);
+    const npb = c.numPaddingAtBeginning ?? saved?.num_padding_at_beginning ?? (await detectNumPaddingAtBeginning(tok.tokenizer, tok.padTokenId));
+    log(`num_padding_at_beginning: ${npb}${c.numPaddingAtBeginning === null ? ' (detected: rows start with that many pad-id tokens)' : ''}`);
+
+    const data = await createStepDatasets({
+      phase: 2,
+      dataPath: c.dataPath,
+      dataSplit: c.dataSplit,
+      dataDir: c.dataDir,
+      seed: c.seed,
+      tokenizer: tok.tokenizer,
+      tokenizerName: c.modelNameOrPath,
+      maxSeqLen: c.maxSeqLen,
+      dataOutputPath: c.dataOutputPath || undefined,
+      endOfConversationToken: c.eotToken,
+      log,
+    });
+    if (data.train.length === 0) throw new Error(`--data_path ${c.dataPath.join(' ')}: phase 2 got no training pairs; check --data_split (${c.dataSplit})`);
+
+    const body = await loadModelForTraining(dir, { tokenizer: tok.tokenizer, dropout: c.dropout, bodyOnly: true, seed: c.seed, log });
+    const model = rewardModelFromLoadedBody(body, dir, {
+      valueHead: c.valueHead ?? undefined,
+      initValueHead: c.initValueHead,
+      seed: c.seed,
+      padTokenId: tok.padTokenId,
+      numPaddingAtBeginning: npb,
+    });
+    try {
+      if (c.loraDim > 0) {
+        const made = convertLinearLayerToLora(model.body, { loraModuleName: c.loraModuleName, loraDim: c.loraDim, seed: c.seed });
+        log(`LoRA: rank ${c.loraDim} on ${made.size} linear layers matching '${c.loraModuleName}'`);
+        if (c.onlyOptimizeLora) {
+          // DeepSpeed-Chat's step 2 force-optimizes v_head.weight next to the LoRA weights.
+          onlyOptimizeLoraParameters(model.body);
+          model.vHead.trainable = true;
+        }
+      }
+      if (c.gradientCheckpointing) {
+        enableGradientCheckpointing(model.body);
+        log('gradient checkpointing: each decoder layer is recomputed in the backward pass');
+      }
+    } catch (e) {
+      model.dispose();
+      throw e;
+    }
+    return new RewardTrainer(c, model, tok, data.train, data.eval, log);
+  }
+
+  /** evaluation_reward over the eval split (at most --eval_iters batches). */
+  evaluate(): RewardEvalResult {
+    return evaluateReward(this.model, this.evalItems, {
+      batchSize: this.config.perDeviceEvalBatchSize,
+      evalIters: this.config.evalIters,
+      padTokenId: this.model.padTokenId,
+      maxSeqLen: this.config.maxSeqLen,
+    });
+  }
+
+  private makeBatch(indices: number[]): Phase2Batch {
+    return collatePhase2(
+      indices.map((i) => this.trainItems[i]),
+      { padTokenId: this.model.padTokenId, maxSeqLen: this.config.maxSeqLen, padTo: this.config.padTo },
+    );
+  }
+
+  /** Trains for --num_train_epochs, then saves the model to --output_dir (when given). */
+  async train(opts: RewardTrainerOptions = {}): Promise<RewardTrainResult> {
+    const c = this.config;
+    const log = opts.log ?? this.log;
+    const outputDir = c.outputDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'rlhfkit-reward-run-'));
+    const params = this.model.trainableParameters();
+    const groups = getOptimizerGroupedParameters([...params.keys()], c.weightDecay, { loraLr: c.loraLearningRate });
+    const optimizer = new AdamW(groups, params, { lr: c.learningRate, betas: [0.9, 0.95] });
+    let sampler = new BatchSampler(this.trainItems.length, { batchSize: c.perDeviceTrainBatchSize, shuffle: true, seed: c.seed });
+    const totalSteps = Math.ceil(sampler.batchesPerEpoch / c.gradientAccumulationSteps) * c.numTrainEpochs;
+    const scheduler = new LrScheduler(optimizer, c.lrSchedulerType, { warmupSteps: c.numWarmupSteps, totalSteps });
+    const model = this.model;
+    // The optimizer step the next evaluation belongs to (onStep runs before the loop's end-of-epoch evaluation).
+    let lastStep = 0;
+    const recordEval = (step: number): RewardEvalResult => {
+      const r = this.evaluate();
+      this.evals.push({ step, result: r });
+      return r;
+    };
+    const intervalMetrics = c.evalInterval > 0 ? new MetricsLogger(outputDir, { tensorboard: false }) : null;
+
+    const task: TrainingTask<Phase2Batch> = {
+      variables: params,
+      optimizer,
+      scheduler,
+      sampler,
+      restoreSampler: (state) => (sampler = BatchSampler.restore(state as SamplerState)),
+      makeBatch: (indices) => this.makeBatch(indices),
+      loss: (batch) => rewardLoss(model, { inputIds: batch.inputIds, attentionMask: batch.attentionMask }),
+      tokens: countTokens,
+      setTraining: (t) => void model.train(t),
+      evaluate: async () => {
+        const r = recordEval(lastStep);
+        log(
+          `chosen_last_scores (higher is better) : ${r.chosenScore}, rejected_last_scores (lower is better) : ${r.rejectedScore}, acc (higher is better) : ${r.acc}`,
+        );
+        return evalMetrics(r);
+      },
+      saveModel: (dir) => this.saveCheckpointModel(dir),
+      loadModel: async (dir) => this.loadCheckpointModel(dir),
+      rngs: { dropout: model.body.rng },
+    };
+    const loop = new TrainingLoop(task, {
+      outputDir,
+      stepName: 'reward',
+      config: c,
+      numEpochs: c.numTrainEpochs,
+      gradientAccumulationSteps: c.gradientAccumulationSteps,
+      maxGradNorm: c.maxGradNorm,
+      saveSteps: c.outputDir ? c.saveSteps : 0,
+      saveTotalLimit: c.saveTotalLimit,
+      resumeFromCheckpoint: c.resumeFromCheckpoint,
+      printLoss: c.printLoss,
+      tensorboardDir: c.enableTensorboard ? path.join(c.tensorboardPath, REWARD_TENSORBOARD_JOB) : null,
+      stopAfterSteps: opts.stopAfterSteps,
+      handleSignals: opts.handleSignals,
+      progressStream: opts.progressStream,
+      log: opts.log,
+      onStep: (info) => {
+        lastStep = info.step;
+        opts.onStep?.({ step: info.step, loss: info.loss, lr: info.lr });
+        if (c.evalInterval > 0 && info.step % c.evalInterval === 0) {
+          log(`Iter ${info.step}: Evaluating reward`);
+          const r = recordEval(info.step);
+          model.train(true);
+          log(`Iter ${info.step}: c_scores: ${r.chosenScore}, r_scores: ${r.rejectedScore}, diff: ${r.chosenScore - r.rejectedScore}, acc: ${r.acc}`);
+          intervalMetrics?.log(info.step, evalMetrics(r));
+        }
+      },
+    });
+    let result: TrainingResult;
+    try {
+      result = await loop.run();
+    } finally {
+      intervalMetrics?.close();
+      optimizer.dispose();
+    }
+    let savedTo: string | null = null;
+    if (c.outputDir && result.status === 'completed') {
+      log('saving model ...');
+      await this.model.save(c.outputDir, { tokenizer: this.tok.tokenizer });
+      writeRunConfig(c.outputDir, 'reward', c);
+      savedTo = c.outputDir;
+    }
+    if (!c.outputDir) fs.rmSync(outputDir, { recursive: true, force: true });
+    return { ...result, rewardEvals: this.evals.slice(), savedTo };
+  }
+
+  /**
+   * A checkpoint: the same folder as the final save (LoRA fused, v_head, reward config; loadRewardModel reads it) plus,
+   * for LoRA runs, the unfused base weights of the LoRA layers and the LoRA factors, so a resume is exact.
+   */
+  private async saveCheckpointModel(dir: string): Promise<void> {
+    const m = this.model;
+    await m.save(dir, { tokenizer: this.tok.tokenizer });
+    if (!hasLora(m.body)) return;
+    const sd = m.body.stateDict();
+    const resume: StateDict = loraStateDict(m.body);
+    for (const name of loraLayers(m.body).keys()) {
+      const t = sd.get(`${name}.weight`);
+      if (t) resume.set(`${name}.weight`, t);
+    }
+    writeSafetensors(path.join(dir, LORA_RESUME_FILE), resume, { format: 'rlhfkit-lora-resume' });
+  }
+
+  /** Puts a checkpoint's weights back into the model built with the same flags. */
+  private loadCheckpointModel(dir: string): void {
+    const m = this.model;
+    const file = findWeightsFile(dir).file;
+    const sd = loadStateDict(file);
+    assignWeights(m.body, sd, file);
+    const head = sd.get(V_HEAD_KEY);
+    if (!head || head.shape.join(',') !== `1,${m.vHead.shape[0]}`) throw new Error(`${file}: no '${V_HEAD_KEY}' of shape [1, ${m.vHead.shape[0]}]; the checkpoint is not from this reward model`);
+    tf.tidy(() => m.vHead.assign(tf.tensor2d(head.data as Float32Array, [m.vHead.shape[0], 1])));
+    if (!hasLora(m.body)) return;
+    const loraFile = path.join(dir, LORA_RESUME_FILE);
+    if (!fs.existsSync(loraFile)) throw new Error(`${dir}: no ${LORA_RESUME_FILE}, so this checkpoint is not from a LoRA run; resume it without --lora_dim`);
+    const lsd = readSafetensors(loraFile);
+    // The model file holds fused weights; the LoRA layers get their unfused base back, then their factors.
+    assignWeights(m.body, lsd, loraFile, { partial: true });
+    loadLoraStateDict(m.body, lsd, loraFile);
+  }
+
+  dispose(): void {
+    this.model.dispose();
+  }
+}

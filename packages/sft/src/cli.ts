@@ -1,0 +1,204 @@
+// `rlhfkit sft train|eval` (DeepSpeed-Chat step 1's main.py and prompt_eval.py flags) and `rlhfkit init-model`.
+import * as fs from 'node:fs';
+import type { Argv, CommandModule } from 'yargs';
+import {
+  addDsChatFlags, configFromArgs, createTinyModel, DATA_FLAG_NAMES, explainUnsupportedFlags, FLAG_GROUPS, flagOption, initBackend,
+  TINY_ARCHITECTURES, TRAINING_FLAG_NAMES, type TinyArchitecture,
+} from '@rlhfkit/core-tensor';
+import { SFT_DEFAULTS, type SftConfig } from './config';
+import { formatBlocks, formatColumns, runPromptEval } from './prompt-eval';
+import { PROMPT_LANGUAGES, type PromptLanguage } from './prompts';
+import { SftTrainer } from './trainer';
+
+const say = (line: string): void => {
+  process.stderr.write(`${line}\n`);
+};
+
+/** Parsed `sft train` flags: DeepSpeed-Chat's snake_case names. */
+export type SftTrainArgs = Record<string, unknown>;
+
+/** The `sft train` flags: DeepSpeed-Chat step 1's (defaults from SFT_DEFAULTS), plus rlhfkit's own. */
+export function sftTrainOptions(y: Argv): Argv<SftTrainArgs> {
+  return addDsChatFlags(y, [...DATA_FLAG_NAMES, ...TRAINING_FLAG_NAMES], SFT_DEFAULTS as unknown as Record<string, unknown>)
+    .option('mask_prompt', { alias: 'mask-prompt', type: 'boolean', default: SFT_DEFAULTS.maskPrompt, group: FLAG_GROUPS.data, describe: 'leave prompt tokens out of the loss (DeepSpeed-Chat trains on them)' })
+    .option('pad_to', { alias: 'pad-to', type: 'string', choices: ['longest', 'max_length'], default: SFT_DEFAULTS.padTo, group: FLAG_GROUPS.data, describe: 'pad batches to their longest row (same loss, faster) or to --max_seq_len as DeepSpeed-Chat' })
+    .option('max_grad_norm', { alias: 'max-grad-norm', type: 'number', default: SFT_DEFAULTS.maxGradNorm, group: FLAG_GROUPS.training, describe: 'gradient clipping by global norm (DeepSpeed-Chat: 1.0)' })
+    // argparse semantics: a flag given twice keeps its last value (yargs would otherwise merge the values)
+    .parserConfiguration({ 'duplicate-arguments-array': false })
+    .strict()
+    .example('$0 sft train --data_path rlhfkit/demo --model_name_or_path ./tiny-opt --max_seq_len 64 --output_dir ./out', 'fine-tune on the built-in demo data') as unknown as Argv<SftTrainArgs>;
+}
+
+/** SftConfig from parsed `sft train` flags (before validation). */
+export function sftConfigFromArgs(args: SftTrainArgs): Partial<SftConfig> {
+  const c = configFromArgs<SftConfig>({ ...SFT_DEFAULTS }, args);
+  if (args.dropout === undefined) c.dropout = null;
+  if (args.resume_from_checkpoint === undefined) c.resumeFromCheckpoint = null;
+  if (args.backend === undefined) c.backend = null;
+  if (args.threads === undefined) c.threads = null;
+  if (args.deepspeed_config === undefined) c.deepspeedConfig = null;
+  return c;
+}
+
+async function runTrain(args: SftTrainArgs): Promise<void> {
+  explainUnsupportedFlags(args, say);
+  const config = sftConfigFromArgs(args);
+  await initBackend({ backend: config.backend ?? undefined, threads: config.threads ?? undefined });
+  const trainer = await SftTrainer.create(config, { log: say });
+  try {
+    const c = trainer.config;
+    say(`sft: ${trainer.datasets.train.length} train / ${trainer.datasets.eval.length} eval rows, ${trainer.sampler.batchesPerEpoch} micro-batches per epoch, ${trainer.totalSteps} optimizer steps`);
+    const r = await trainer.train();
+    const curve = r.perplexities.map((p) => `epoch ${p.epoch}: ${+p.perplexity.toPrecision(6)}`).join(', ');
+    if (curve) say(`eval perplexity: ${curve}`);
+    if (r.status === 'completed') say(`saved the fine-tuned model to ${c.outputDir} (metrics: ${c.outputDir}/metrics.jsonl)`);
+    else process.exitCode = 130;
+  } finally {
+    trainer.dispose();
+  }
+}
+
+export const sftTrainCommand: CommandModule<object, SftTrainArgs> = {
+  command: 'train',
+  describe: "Supervised fine-tuning (DeepSpeed-Chat step 1): DeepSpeed-Chat's main.py flags",
+  builder: sftTrainOptions,
+  handler: runTrain,
+};
+
+interface SftEvalArgs {
+  model_name_or_path_baseline: string;
+  model_name_or_path_finetune: string;
+  prompts?: string;
+  language: PromptLanguage;
+  max_new_tokens: number;
+  do_sample: boolean;
+  top_k?: number;
+  top_p?: number;
+  temperature?: number;
+  repetition_penalty?: number;
+  num_return_sequences: number;
+  num_beams: number;
+  num_beam_groups: number;
+  penalty_alpha?: number;
+  seed: number;
+  add_eot_token: boolean;
+  eot_token: string;
+  format: 'blocks' | 'columns' | 'jsonl';
+  backend?: string;
+  threads?: number;
+}
+
+function sftEvalOptions(y: Argv): Argv<SftEvalArgs> {
+  const g = 'Generation:';
+  return y
+    .option('model_name_or_path_baseline', { alias: 'model-name-or-path-baseline', type: 'string', demandOption: true, describe: 'the model before fine-tuning (its tokenizer is used for both)' })
+    .option('model_name_or_path_finetune', { alias: 'model-name-or-path-finetune', type: 'string', demandOption: true, describe: 'the fine-tuned model' })
+    .option('prompts', { type: 'string', describe: 'prompts file: .txt (one a line), .json (array) or .jsonl; default: the built-in list' })
+    .option('language', { type: 'string', choices: [...PROMPT_LANGUAGES], default: 'English', describe: 'which built-in prompt list' })
+    .option('max_new_tokens', { alias: 'max-new-tokens', type: 'number', default: 100, group: g, describe: 'new tokens per answer at most' })
+    .option('do_sample', { alias: 'do-sample', type: 'boolean', default: false, group: g, describe: 'sample instead of greedy decoding' })
+    .option('top_k', { alias: 'top-k', type: 'number', group: g, describe: 'sampling: keep the k most likely tokens (default 50)' })
+    .option('top_p', { alias: 'top-p', type: 'number', group: g, describe: 'sampling: nucleus probability (default 1)' })
+    .option('temperature', { type: 'number', group: g, describe: 'sampling temperature (default 1)' })
+    .option('repetition_penalty', { alias: 'repetition-penalty', type: 'number', group: g, describe: 'HF repetition penalty (default 1 = off)' })
+    .option('num_return_sequences', { alias: 'num-return-sequences', type: 'number', default: 1, group: g, describe: 'answers per prompt (needs --do_sample when > 1)' })
+    .option('num_beams', { alias: 'num-beams', type: 'number', default: 1, group: g, describe: 'accepted; beam search is not implemented (DeepSpeed-Chat uses it only in commented-out code)' })
+    .option('num_beam_groups', { alias: 'num-beam-groups', type: 'number', default: 1, group: g, describe: 'accepted, not used' })
+    .option('penalty_alpha', { alias: 'penalty-alpha', type: 'number', group: g, describe: 'accepted, not used (contrastive search is not implemented)' })
+    .option('seed', { type: 'number', default: 1234, group: g, describe: 'sampling seed' })
+    .option('add_eot_token', flagOption('add_eot_token'))
+    .option('eot_token', flagOption('eot_token'))
+    .option('format', { type: 'string', choices: ['blocks', 'columns', 'jsonl'], default: 'blocks', describe: "blocks (DeepSpeed-Chat's printout), two columns, or one JSON object per prompt" })
+    .option('backend', flagOption('backend'))
+    .option('threads', flagOption('threads'))
+    .strict() as unknown as Argv<SftEvalArgs>;
+}
+
+async function runEval(args: SftEvalArgs): Promise<void> {
+  if (args.num_beams > 1 || args.num_beam_groups > 1) say(`rlhfkit: --num_beams ${args.num_beams} / --num_beam_groups ${args.num_beam_groups}: beam search is not implemented; answers are ${args.do_sample ? 'sampled' : 'greedy'}.`);
+  if (args.penalty_alpha !== undefined) say('rlhfkit: --penalty_alpha: contrastive search is not implemented; the flag is not used.');
+  await initBackend({ backend: args.backend, threads: args.threads });
+  const width = Math.min(160, process.stdout.columns || 120);
+  await runPromptEval(
+    {
+      baseline: args.model_name_or_path_baseline,
+      finetune: args.model_name_or_path_finetune,
+      promptsFile: args.prompts,
+      language: args.language,
+      maxNewTokens: args.max_new_tokens,
+      doSample: args.do_sample,
+      topK: args.top_k,
+      topP: args.top_p,
+      temperature: args.temperature,
+      repetitionPenalty: args.repetition_penalty,
+      numReturnSequences: args.num_return_sequences,
+      seed: args.seed,
+      addEotToken: args.add_eot_token,
+      eotToken: args.eot_token,
+      log: say,
+    },
+    (row) => {
+      const text = args.format === 'jsonl' ? `${JSON.stringify(row)}\n` : args.format === 'columns' ? formatColumns(row, width) : formatBlocks(row, args.do_sample ? 'Sampling' : 'Greedy');
+      process.stdout.write(text);
+    },
+  );
+}
+
+export const sftEvalCommand: CommandModule<object, SftEvalArgs> = {
+  command: 'eval',
+  describe: "Compare a baseline and a fine-tuned model's answers to the same prompts (DeepSpeed-Chat's prompt_eval.py)",
+  builder: sftEvalOptions,
+  handler: runEval,
+};
+
+/** `rlhfkit sft <train|eval>`. */
+export const sftCommand: CommandModule<object, object> = {
+  command: 'sft <command>',
+  describe: 'Step 1: supervised fine-tuning and its prompt evaluation',
+  builder: (y) => y.command(sftTrainCommand).command(sftEvalCommand).demandCommand(1),
+  handler: () => undefined,
+};
+
+interface InitModelArgs {
+  out: string;
+  arch: TinyArchitecture;
+  hidden_size: number;
+  layers: number;
+  heads: number;
+  ffn_dim?: number;
+  max_positions: number;
+  merges?: number;
+  dropout: number;
+  seed: number;
+  force: boolean;
+}
+
+export const initModelCommand: CommandModule<object, InitModelArgs> = {
+  command: 'init-model',
+  describe: 'Write a small randomly initialised model folder with the GPT-2 tokenizer (a starting point for demos)',
+  builder: (y) =>
+    y
+      .option('out', { type: 'string', demandOption: true, describe: 'folder to write' })
+      .option('arch', { type: 'string', choices: [...TINY_ARCHITECTURES], default: 'opt', describe: 'architecture' })
+      .option('hidden_size', { alias: 'hidden-size', type: 'number', default: 128 })
+      .option('layers', { type: 'number', default: 2 })
+      .option('heads', { type: 'number', default: 4 })
+      .option('ffn_dim', { alias: 'ffn-dim', type: 'number', describe: 'MLP width (default 4 x hidden_size)' })
+      .option('max_positions', { alias: 'max-positions', type: 'number', default: 128 })
+      .option('merges', { type: 'number', describe: 'keep only the first N GPT-2 merges (smaller vocabulary); default all (50257 tokens, vocab 50264)' })
+      .option('dropout', { type: 'number', default: 0.1 })
+      .option('seed', { type: 'number', default: 1234 })
+      .option('force', { type: 'boolean', default: false, describe: 'overwrite an existing model folder' })
+      .strict() as unknown as Argv<InitModelArgs>,
+  handler: async (a) => {
+    if (fs.existsSync(`${a.out}/config.json`) && !a.force) {
+      throw new Error(`${a.out} already holds a model (config.json); pass --force to overwrite it`);
+    }
+    await initBackend({ quiet: true });
+    const info = await createTinyModel(a.out, {
+      arch: a.arch, hiddenSize: a.hidden_size, layers: a.layers, heads: a.heads, ffnDim: a.ffn_dim, maxPositions: a.max_positions,
+      merges: a.merges, dropout: a.dropout, seed: a.seed,
+    });
+    say(`wrote ${a.arch} model to ${info.dir}: ${info.numParameters} parameters, vocab ${String(info.config.vocab_size)} (tokenizer ${info.tokenizerSize})`);
+  },
+};
