@@ -5,3 +5,4 @@ export * from './training-loop';
 export * from './evaluate';
 export * from './model-setup';
 export * from './tiny-model';
+export * from './cli-main';
