@@ -1,8 +1,6 @@
 // Renders metrics.jsonl as an SVG line chart: npx tsx tools/plot-metrics.ts metrics.jsonl --out loss.svg [--keys a,b]
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { readMetrics } from '../packages/core-tensor/src/metrics/metrics-logger';
-import { metricKeys, renderLineChart, seriesFromMetrics } from '../packages/core-tensor/src/metrics/plot-svg';
+// The same as `rlhfkit plot`; both call core-tensor's plotMetricsFile.
+import { plotMetricsFile } from '../packages/core-tensor/src/cli-plot';
 
 const USAGE = `usage: npx tsx tools/plot-metrics.ts <metrics.jsonl | run folder> [--out chart.svg] [--keys train/loss,eval/perplexity]
                                    [--title TEXT] [--log-y] [--width 800] [--height 450]
@@ -51,24 +49,8 @@ function parseArgs(argv: string[]): Args {
 
 function main(): void {
   const args = parseArgs(process.argv.slice(2));
-  const file = fs.existsSync(args.input) && fs.statSync(args.input).isDirectory() ? path.join(args.input, 'metrics.jsonl') : args.input;
-  if (!fs.existsSync(file)) throw new Error(`${file} does not exist (pass a metrics.jsonl file or the run folder that holds one)`);
-  const records = readMetrics(file);
-  const all = metricKeys(records);
-  let keys = args.keys ?? all.filter((k) => k.includes('loss'));
-  if (keys.length === 0) keys = all;
-  const missing = keys.filter((k) => !all.includes(k));
-  if (missing.length > 0) throw new Error(`${file} has no metric ${missing.map((k) => `'${k}'`).join(', ')}; it has: ${all.join(', ')}`);
-  const out = args.out ?? path.join(path.dirname(file), 'metrics.svg');
-  const svg = renderLineChart(seriesFromMetrics(records, keys), {
-    title: args.title ?? path.basename(path.dirname(path.resolve(file))),
-    yLabel: keys.length === 1 ? keys[0] : undefined,
-    logY: args.logY,
-    width: args.width,
-    height: args.height,
-  });
-  fs.writeFileSync(out, svg);
-  console.log(`wrote ${out} (${keys.join(', ')}; ${records.length} records)`);
+  const r = plotMetricsFile({ input: args.input, out: args.out, keys: args.keys, title: args.title, logY: args.logY, width: args.width, height: args.height });
+  console.log(`wrote ${r.out} (${r.keys.join(', ')}; ${r.records} records)`);
 }
 
 try {

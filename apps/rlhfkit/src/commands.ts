@@ -1,8 +1,9 @@
 // Every subcommand of `rlhfkit`, gathered from the packages' cli.ts modules.
 import type { CommandModule } from 'yargs';
+import { generateCommand, plotCommand } from '@rlhfkit/core-tensor';
 import { dataCommand } from '@rlhfkit/data';
 import { rewardCommand } from '@rlhfkit/reward';
 import { initModelCommand, sftCommand } from '@rlhfkit/sft';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: CommandModule<any, any>[] = [dataCommand, rewardCommand, sftCommand, initModelCommand];
+export const commands: CommandModule<any, any>[] = [generateCommand, plotCommand, dataCommand, rewardCommand, sftCommand, initModelCommand];

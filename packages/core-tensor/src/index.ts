@@ -45,3 +45,7 @@ export * from './lora';
 export * from './checkpointing';
 // Training runs: DeepSpeed-Chat flags, the shared step loop, resumable checkpoints, model set-up for training.
 export * from './run';
+// The `rlhfkit generate` and `rlhfkit plot` commands, and the functions behind them.
+export { coreTensorCommands, generateCommand, plotCommand } from './cli';
+export { formatGenerateResults, generationFromArgs, parsePromptIds, runGenerate, type GenerateCliArgs, type GenerateCliResult } from './cli-generate';
+export { plotMetricsFile, splitKeys, type PlotMetricsOptions, type PlotMetricsResult } from './cli-plot';

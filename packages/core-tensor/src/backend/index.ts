@@ -5,3 +5,4 @@ export {
 } from './init-backend';
 export { registerWasmKernels, type WasmKernelReport } from './wasm-kernels';
 export { backendCliOptions, type BackendCliArgs } from './cli-options';
+export { setWasmFastPaths, wasmFastPaths, type WasmFastPath } from './fast-paths';

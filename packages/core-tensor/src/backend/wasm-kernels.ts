@@ -3,12 +3,18 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { wrapWasmMatMul } from './batch-mat-mul';
 import { registerCpuBridge } from './cpu-bridge';
+import { registerCpuKernels } from './cpu-kernels';
+import { registerDecodeAttention } from './decode-attention';
+import { wrapWasmGather } from './gather-rows';
+import { wrapWasmIdentity } from './identity';
+import { registerLayerNormKernels } from './layer-norm';
 import { wrapWasmSum } from './leading-sum';
+import { wrapWasmTranspose } from './transpose';
 import { unsortedSegmentSumConfig } from './unsorted-segment-sum';
 
 /** What registerWasmKernels changed (empty lists on a repeat call). */
 export interface WasmKernelReport {
-  /** Kernels implemented natively in JS on the wasm heap. */
+  /** Kernels implemented by rlhfkit on the wasm heap (JS, or SIMD code from simd-kernels.ts). */
   native: string[];
   /** Kernels that run the cpu backend's implementation on copies of the data. */
   bridged: string[];
@@ -17,8 +23,10 @@ export interface WasmKernelReport {
 }
 
 /**
- * Makes the wasm backend able to train every model the cpu backend can, at native speed where it matters.
- * Call before the first model runs: a training step that hits a missing kernel fails half-way and leaks
+ * Makes the wasm backend able to train every model the cpu backend can, at native speed where it matters:
+ * the missing UnsortedSegmentSum, fused decoding attention and LayerNorm kernels, a cpu bridge for the rest,
+ * and faster or zero-copy versions of BatchMatMul, _FusedMatMul, Sum, Identity, GatherV2 and Transpose.
+ * Also replaces the cpu backend's UnsortedSegmentSum (cpu-kernels.ts). Call before the first model runs: a training step that hits a missing kernel fails half-way and leaks
  * its intermediate tensors. Safe to call any number of times, before or after `tf.setBackend('wasm')`.
  */
 export function registerWasmKernels(): WasmKernelReport {
@@ -27,7 +35,10 @@ export function registerWasmKernels(): WasmKernelReport {
     tf.registerKernel(unsortedSegmentSumConfig);
     native.push('UnsortedSegmentSum');
   }
+  native.push(...registerDecodeAttention(), ...registerLayerNormKernels());
   const bridged = registerCpuBridge();
-  const wrapped = [...wrapWasmMatMul(), ...wrapWasmSum()];
+  // The cpu backend (tests' parity reference) gets its one slow training kernel replaced here too.
+  registerCpuKernels();
+  const wrapped = [...wrapWasmMatMul(), ...wrapWasmSum(), ...wrapWasmIdentity(), ...wrapWasmGather(), ...wrapWasmTranspose()];
   return { native, bridged, wrapped };
 }

@@ -100,6 +100,7 @@ export async function generate(model: CausalLM, input: GenerateInput, config: Ge
   if (r.maxNewTokens === 0) return { sequences: seqs, newTokens, attentionMask: mask, promptLength, finished, scores };
 
   const cache = model.createCache();
+  cache.reserve(promptLength + r.maxNewTokens); // decoding then writes each token in place (wasm)
   const headT = model.headWeightT();
   let idsT = tf.tensor2d(ids, [b, promptLength], 'int32');
   let posT = tf.tensor2d(model.generationPositionIds(mask), [b, promptLength], 'int32');

@@ -1,6 +1,7 @@
 // Multi-head attention core shared by every architecture: heads split/merge, GQA, masks, KV cache, dropout.
 import * as tf from '@tensorflow/tfjs';
-import { appendToLayerKV } from './kv-cache';
+import { canUseDecodeAttention, decodeAttentionKernel } from '../backend/decode-attention';
+import { appendInPlace, appendToLayerKV } from './kv-cache';
 import type { LayerContext, LayerKV } from './types';
 
 /** x [b*t, heads*headDim] -> [b, heads, t, headDim]. */
@@ -41,6 +42,14 @@ export function attention(
   const [b, heads, t, d] = q.shape;
   const kvHeads = k.shape[1];
   const group = heads / kvHeads;
+  const bias = ctx.maskBias;
+  if (t === 1 && (!ctx.training || opts.dropoutRate === 0) && (bias == null || bias.shape[0] === b) && canUseDecodeAttention()) {
+    // One query per row (KV-cache decoding): the cache grows in place and one fused kernel replaces five.
+    const cached = kv ? appendInPlace(kv, k, v) : null;
+    if (cached) return mergeHeads(decodeAttentionKernel(q, cached.k, cached.v, bias, opts.scoreDivisor, cached.length)); // [b, heads*d]
+    const full = kv ? appendToLayerKV(kv, k, v) : { k, v };
+    return mergeHeads(decodeAttentionKernel(q, full.k, full.v, bias, opts.scoreDivisor, full.k.shape[2]));
+  }
   let kk = k;
   let vv = v;
   if (kv) ({ k: kk, v: vv } = appendToLayerKV(kv, k, v));

@@ -1,12 +1,15 @@
 // Key/value cache for incremental decoding: per-layer keys and values, plus the running mask.
 import * as tf from '@tensorflow/tfjs';
+import { canWriteInPlace, writeRows } from '../backend/kv-write';
 import type { LayerKV } from './types';
 
 /**
  * Appends new keys and values [b, kvHeads, q, headDim] to a layer's cache (along the sequence axis), keeping the
- * results alive outside the caller's tidy and freeing the previous ones; returns the full keys and values.
+ * results alive outside the caller's tidy and freeing the previous ones; returns the full keys and values
+ * ([b, kvHeads, past + q, headDim]). A cache in buffer form is turned back into exact tensors first.
  */
 export function appendToLayerKV(kv: LayerKV, k: tf.Tensor4D, v: tf.Tensor4D): { k: tf.Tensor4D; v: tf.Tensor4D } {
+  if (kv.length !== undefined) unbufferLayerKV(kv);
   const fullK = kv.k ? tf.concat([kv.k, k], 2) : k; // [b, kvHeads, past + q, headDim]
   const fullV = kv.v ? tf.concat([kv.v, v], 2) : v; // [b, kvHeads, past + q, headDim]
   tf.keep(fullK);
@@ -18,6 +21,50 @@ export function appendToLayerKV(kv: LayerKV, k: tf.Tensor4D, v: tf.Tensor4D): { 
   return { k: fullK, v: fullV };
 }
 
+/** Buffer form -> exact [b, kvHeads, length, headDim] tensors. */
+function unbufferLayerKV(kv: LayerKV): void {
+  const n = kv.length as number;
+  const cut = (t: tf.Tensor4D | null): tf.Tensor4D | null => {
+    if (!t) return null;
+    const [b, h, , d] = t.shape;
+    const exact = tf.keep(tf.slice(t, [0, 0, 0, 0], [b, h, n, d]) as tf.Tensor4D);
+    t.dispose();
+    return exact;
+  };
+  kv.k = cut(kv.k);
+  kv.v = cut(kv.v);
+  kv.length = undefined;
+}
+
+/**
+ * Appends in place when the backend allows it (wasm): the cache becomes a buffer with room for kv.capacity
+ * positions (doubling when full) and this step's keys/values are copied into it; nothing else is copied.
+ * Returns the buffers and the filled length, or null when it cannot (then use appendToLayerKV).
+ */
+export function appendInPlace(kv: LayerKV, k: tf.Tensor4D, v: tf.Tensor4D): { k: tf.Tensor4D; v: tf.Tensor4D; length: number } | null {
+  if (!canWriteInPlace()) return null;
+  const [b, h, q, d] = k.shape;
+  const past = kv.length ?? (kv.k ? kv.k.shape[2] : 0);
+  if (kv.k && (kv.k.shape[0] !== b || kv.k.shape[1] !== h || kv.k.shape[3] !== d)) return null;
+  const room = kv.length !== undefined && kv.k ? kv.k.shape[2] : 0;
+  if (past + q > room) {
+    // (Re)allocate: the exact cache or a full buffer moves into a bigger buffer once.
+    const cap = Math.max(kv.capacity ?? 0, past + q, 2 * room);
+    const grow = (old: tf.Tensor4D | null): tf.Tensor4D => {
+      const buf = tf.keep(tf.zeros([b, h, cap, d]) as tf.Tensor4D);
+      if (old) writeRows(buf, old, 0, past);
+      old?.dispose();
+      return buf;
+    };
+    kv.k = grow(kv.k);
+    kv.v = grow(kv.v);
+  }
+  writeRows(kv.k as tf.Tensor4D, k, past, q);
+  writeRows(kv.v as tf.Tensor4D, v, past, q);
+  kv.length = past + q;
+  return { k: kv.k as tf.Tensor4D, v: kv.v as tf.Tensor4D, length: past + q };
+}
+
 export class KVCache {
   readonly layers: LayerKV[];
   /** Float32 [batch, length] mask of every cached token (1 = real), or null while all are real. */
@@ -25,9 +72,17 @@ export class KVCache {
   /** Tokens cached so far (per row, padding included). */
   length = 0;
   batch: number | null = null;
+  /** Expected total length (prompt + new tokens); decoding preallocates this much room in each layer. */
+  capacity = 0;
 
   constructor(numLayers: number) {
     this.layers = Array.from({ length: numLayers }, () => ({ k: null, v: null }));
+  }
+
+  /** Hint: the cache will hold about this many tokens (generate() sets prompt + max new tokens). */
+  reserve(tokens: number): void {
+    this.capacity = Math.max(this.capacity, tokens);
+    for (const kv of this.layers) kv.capacity = this.capacity;
   }
 
   /** Replaces the stored mask (kept outside any tidy); the old one is disposed. */
@@ -44,6 +99,7 @@ export class KVCache {
       kv.v?.dispose();
       kv.k = null;
       kv.v = null;
+      kv.length = undefined;
     }
     this.mask?.dispose();
     this.mask = null;

@@ -1,5 +1,6 @@
 // A linear layer with its HF module name and a hook for adapters (LoRA), weights kept as [in, out].
 import * as tf from '@tensorflow/tfjs';
+import { canUseLinearNoGrad, linearNoGrad } from '../backend/fast-linear';
 
 /**
  * Something that wraps a linear layer's output, e.g. DeepSpeed-Chat's LinearLayer_LoRA:
@@ -46,7 +47,9 @@ export class Linear {
     const lead = x.shape.slice(0, -1);
     const x2 = x.rank === 2 ? (x as tf.Tensor2D) : tf.reshape(x, [-1, this.inFeatures]) as tf.Tensor2D; // [n, in]
     // A 2-D matmul without transpose flags takes wasm's fast XNNPACK path.
-    let y = tf.fused.matMul({ a: x2, b: this.weight as tf.Tensor2D, bias: this.bias ?? undefined }); // [n, out]
+    let y = canUseLinearNoGrad()
+      ? linearNoGrad(x2, this.weight as tf.Tensor2D, this.bias as tf.Tensor1D | null) // [n, out]
+      : tf.fused.matMul({ a: x2, b: this.weight as tf.Tensor2D, bias: this.bias ?? undefined }); // [n, out]
     if (this.adapter) y = this.adapter.apply(x2, y as tf.Tensor2D, this);
     return x.rank === 2 ? y : tf.reshape(y, [...lead, this.outFeatures]); // [..., out]
   }

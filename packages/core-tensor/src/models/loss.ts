@@ -7,18 +7,29 @@ export const IGNORE_INDEX = -100;
 
 /**
  * log softmax(logits)[label] per row: logits [n, v], labels int32 [n] (in range) -> [n], with the analytic
- * gradient (onehot - softmax)·dy. Autodiff through tf.logSumExp would differentiate its max with a broadcast
- * Equal over [n, v] (seconds on wasm); the label is picked with a one-hot product, as gather's gradient
- * (UnsortedSegmentSum over n*v segments) is very slow on the cpu backend.
+ * gradient (onehot - softmax)·dy. One Softmax kernel serves both passes: log-sum-exp is read off it as
+ * max(x) - log(max(softmax(x))) (max(softmax) = 1/sum(exp(x - max)) lies in [1/v, 1], so its log never
+ * underflows), and the gradient reuses the saved probabilities instead of recomputing them. The label is
+ * picked with a gather of n values and its gradient is a scatter of n values: no [n, v] one-hot, no exp
+ * pass of its own (wasm's Exp is scalar and cost more than the whole softmax), no tf.logSumExp gradient.
  */
 function labelLogProbs(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Tensor1D {
-  // int32 oneHot then cast: tfjs-backend-wasm 4.22's float32 OneHot writes integer bits (1 -> 1.4e-45).
-  const hot = tf.cast(tf.oneHot(labels, logits.shape[1]), 'float32'); // [n, v]
+  const [n, v] = logits.shape;
+  const rows = tf.range(0, n, 1, 'int32');
+  const flatIndex = tf.add(tf.mul(rows, tf.scalar(v, 'int32')), labels); // [n]: row * v + label
+  const cellIndex = tf.stack([rows, labels], 1) as tf.Tensor2D; // [n, 2]
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const x = args[0] as tf.Tensor;
-    (args[1] as tf.GradSaveFunc)([x, hot]);
-    const value = tf.sub(tf.sum(tf.mul(x, hot), -1), tf.logSumExp(x, -1)); // [n]
-    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor => tf.mul(tf.sub(saved[1], tf.softmax(saved[0])), tf.expandDims(dy, 1));
+    const x = args[0] as tf.Tensor2D;
+    const probs = tf.softmax(x); // [n, v]
+    // Saved, not closed over: the caller's tidy frees cellIndex before the backward pass runs.
+    (args[1] as tf.GradSaveFunc)([probs, cellIndex]);
+    const picked = tf.gather(tf.reshape(x, [n * v]), flatIndex); // [n]
+    const lse = tf.sub(tf.max(x, -1), tf.log(tf.max(probs, -1))); // [n]
+    const value = tf.sub(picked, lse);
+    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor => {
+      const minusP = tf.mul(saved[0], tf.neg(tf.expandDims(dy, 1))); // [n, v]: -softmax·dy
+      return tf.add(minusP, tf.scatterND(saved[1], dy, [n, v])); // + dy at each label
+    };
     return { value, gradFunc };
   });
   return op(logits) as tf.Tensor1D;

@@ -1,5 +1,6 @@
 // LayerNorm (OPT, GPT-2) and RMSNorm (LLaMA) over the last axis, with their HF module names.
 import * as tf from '@tensorflow/tfjs';
+import { canUseFusedLayerNorm, fusedLayerNorm } from '../backend/layer-norm';
 
 export class LayerNorm {
   constructor(
@@ -11,6 +12,10 @@ export class LayerNorm {
   ) {}
 
   apply(x: tf.Tensor): tf.Tensor {
+    // On wasm, for small inputs (decoding), one kernel replaces ~9 (backend/layer-norm.ts).
+    if ((this.weight == null) === (this.bias == null) && x.dtype === 'float32' && canUseFusedLayerNorm(x.size)) {
+      return fusedLayerNorm(x, this.weight, this.bias, this.eps);
+    }
     const mean = tf.mean(x, -1, true);
     const centred = tf.sub(x, mean);
     const variance = tf.mean(tf.mul(centred, centred), -1, true); // biased, as torch's layer_norm

@@ -17,12 +17,20 @@ export interface ForwardInputs {
   positionIds?: TokenIds;
 }
 
-/** Cached keys/values of one layer (after RoPE for LLaMA), grown along the sequence axis. */
+/**
+ * Cached keys/values of one layer (after RoPE for LLaMA), grown along the sequence axis. Normally k and v hold
+ * exactly the past tokens; while decoding on wasm they may instead be preallocated buffers written in place
+ * (no copy of the whole cache per token), and then `length` says how many positions are filled.
+ */
 export interface LayerKV {
-  /** [batch, kvHeads, past, headDim] */
+  /** [batch, kvHeads, past, headDim], or [batch, kvHeads, capacity, headDim] when `length` is set. */
   k: tf.Tensor4D | null;
-  /** [batch, kvHeads, past, headDim] */
+  /** Same layout as k. */
   v: tf.Tensor4D | null;
+  /** Filled positions when k/v are preallocated buffers; undefined when they hold exactly the past tokens. */
+  length?: number;
+  /** Room to preallocate when decoding in place (KVCache.reserve sets it). */
+  capacity?: number;
 }
 
 /**

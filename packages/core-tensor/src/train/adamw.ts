@@ -1,5 +1,6 @@
 // AdamW with torch.optim.AdamW's single-tensor semantics, parameter groups and an exact, resumable state dict.
 import * as tf from '@tensorflow/tfjs';
+import { adamWUpdate, canUseFusedAdamW } from '../backend/adamw-kernel';
 import type { HostTensor } from '../io/host-tensor';
 
 /** Hyper-parameters a group may set; anything left out comes from the optimizer defaults. */
@@ -157,6 +158,14 @@ export class AdamW {
     const stepSize = g.lr / bc1;
     const decay = 1 - g.lr * g.weightDecay;
     tf.tidy(() => {
+      if (!slot.maxExpAvgSq && !g.maximize && canUseFusedAdamW([param, grad, slot.expAvg, slot.expAvgSq])) {
+        // wasm: one SIMD pass with the same float32 operations as below (backend/adamw-kernel.ts).
+        const [p, m, v] = adamWUpdate(param, grad, slot.expAvg, slot.expAvgSq, { beta1, beta2, bc2Sqrt, eps: g.eps, stepSize, decay });
+        slot.expAvg.assign(m);
+        slot.expAvgSq.assign(v);
+        param.assign(p);
+        return;
+      }
       const gr = g.maximize ? tf.neg(grad) : grad;
       const p = decay === 1 ? param : tf.mul(param, decay);
       const m = tf.add(tf.mul(slot.expAvg, beta1), tf.mul(gr, 1 - beta1));

@@ -1,0 +1,72 @@
+// core-tensor's subcommands of `rlhfkit`: `generate` (continue prompts with an HF model) and `plot` (metrics to SVG).
+import type { Argv, CommandModule } from 'yargs';
+import { backendCliOptions } from './backend/cli-options';
+import { formatGenerateResults, runGenerate, type GenerateCliArgs } from './cli-generate';
+import { plotMetricsFile, splitKeys } from './cli-plot';
+
+function generateOptions(y: Argv): Argv<GenerateCliArgs> {
+  return y
+    .option('model', { alias: ['model_name_or_path', 'model-name-or-path'], type: 'string', demandOption: true, describe: 'HF model folder (or hub-cache name)' })
+    .option('prompt', { type: 'string', array: true, describe: 'prompt text; repeat for a batch' })
+    .option('prompt_ids', { alias: 'prompt-ids', type: 'string', array: true, describe: 'prompt as token ids "1,2,3" (prints ids; no tokenizer needed)' })
+    .option('tokenizer', { type: 'string', describe: 'folder with the tokenizer (default: the model folder)' })
+    .option('max_new_tokens', { alias: 'max-new-tokens', type: 'number', describe: 'new tokens at most (default: generation_config.json, else max_length 20)' })
+    .option('min_new_tokens', { alias: 'min-new-tokens', type: 'number', describe: 'EOS is not allowed before this many new tokens' })
+    .option('do_sample', { alias: 'do-sample', type: 'boolean', describe: 'sample instead of greedy (default: generation_config.json, else greedy)' })
+    .option('temperature', { type: 'number', describe: 'sampling temperature (default 1)' })
+    .option('top_k', { alias: 'top-k', type: 'number', describe: 'sampling: keep the k most likely tokens (default 50, 0 = off)' })
+    .option('top_p', { alias: 'top-p', type: 'number', describe: 'sampling: nucleus probability (default 1 = off)' })
+    .option('repetition_penalty', { alias: 'repetition-penalty', type: 'number', describe: 'HF repetition penalty (default 1 = off)' })
+    .option('seed', { type: 'number', describe: 'sampling seed (reproducible output)' })
+    .option('json', { type: 'boolean', describe: 'print one JSON object per prompt' })
+    .options(backendCliOptions)
+    .check((a) => {
+      for (const k of ['max_new_tokens', 'min_new_tokens', 'top_k', 'seed'] as const) {
+        const v = a[k];
+        if (v !== undefined && !(Number.isInteger(v) && v >= 0)) throw new Error(`--${k} must be a whole number >= 0, got ${String(v)}`);
+      }
+      return true;
+    }) as unknown as Argv<GenerateCliArgs>;
+}
+
+export const generateCommand: CommandModule<object, GenerateCliArgs> = {
+  command: 'generate',
+  describe: 'Continue prompts with a causal LM (KV cache; greedy unless --do_sample or generation_config.json says so)',
+  builder: generateOptions,
+  handler: async (args) => {
+    const results = await runGenerate(args);
+    process.stdout.write(formatGenerateResults(results, Boolean(args.json)));
+  },
+};
+
+interface PlotArgs {
+  metrics: string;
+  out?: string;
+  keys?: string[];
+  title?: string;
+  log_y?: boolean;
+  width?: number;
+  height?: number;
+}
+
+export const plotCommand: CommandModule<object, PlotArgs> = {
+  command: 'plot <metrics>',
+  describe: 'Draw metrics.jsonl (or a run folder) as an SVG line chart',
+  builder: (y) => y
+    .positional('metrics', { type: 'string', demandOption: true, describe: 'metrics.jsonl, or the run folder that holds one' })
+    .option('out', { alias: 'o', type: 'string', describe: 'SVG to write (default: metrics.svg beside the input)' })
+    .option('keys', { type: 'string', array: true, describe: 'metrics to draw, e.g. --keys train/loss eval/loss (default: every *loss*)' })
+    .option('title', { type: 'string' })
+    .option('log_y', { alias: 'log-y', type: 'boolean', describe: 'logarithmic y axis' })
+    .option('width', { type: 'number' })
+    .option('height', { type: 'number' }) as unknown as Argv<PlotArgs>,
+  handler: (args) => {
+    const r = plotMetricsFile({
+      input: args.metrics, out: args.out, keys: splitKeys(args.keys), title: args.title, logY: args.log_y, width: args.width, height: args.height,
+    });
+    process.stdout.write(`wrote ${r.out} (${r.keys.join(', ')}; ${r.records} records)\n`);
+  },
+};
+
+/** Every core-tensor subcommand, for apps/rlhfkit/src/commands.ts. */
+export const coreTensorCommands = [generateCommand, plotCommand];

@@ -1,0 +1,231 @@
+// Standard-model benchmark (shared/bench/README.md): training and greedy-generation tokens/s on one backend.
+// Run: npx tsx tools/bench/model.ts [--threads N] [--quick] [--only train|generate] [--profile]
+// Prints one JSON object per line; tools/bench/run.ts runs it once per thread count and adds the baseline.
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../../packages/core-tensor/src/backend/init-backend';
+import { causalLmLoss } from '../../packages/core-tensor/src/models/loss';
+import { createModelFromConfig } from '../../packages/core-tensor/src/models/load';
+import type { CausalLM } from '../../packages/core-tensor/src/models/causal-lm';
+import { AdamW } from '../../packages/core-tensor/src/train/adamw';
+import { getOptimizerGroupedParameters } from '../../packages/core-tensor/src/train/param-groups';
+import { Rng } from '../../packages/core-tensor/src/rng';
+
+/** The standard benchmark model: OPT-like, pre-LN, ReLU, learned positions, tied head, dropout 0. */
+export const STANDARD_CONFIG = {
+  model_type: 'opt',
+  architectures: ['OPTForCausalLM'],
+  vocab_size: 8192,
+  hidden_size: 256,
+  num_hidden_layers: 4,
+  num_attention_heads: 4,
+  ffn_dim: 1024,
+  max_position_embeddings: 256,
+  word_embed_proj_dim: 256,
+  do_layer_norm_before: true,
+  activation_function: 'relu',
+  tie_word_embeddings: true,
+  enable_bias: true,
+  dropout: 0,
+  attention_dropout: 0,
+  activation_dropout: 0,
+  layerdrop: 0,
+  pad_token_id: 1,
+  bos_token_id: 2,
+  eos_token_id: 2,
+};
+
+export interface BenchShape {
+  trainBatch: number;
+  trainSeq: number;
+  genBatch: number;
+  promptLen: number;
+  newTokens: number;
+}
+
+export const STANDARD_SHAPE: BenchShape = { trainBatch: 8, trainSeq: 128, genBatch: 8, promptLen: 16, newTokens: 64 };
+
+export function buildStandardModel(seed = 0): CausalLM {
+  return createModelFromConfig(STANDARD_CONFIG, { seed });
+}
+
+function randomIds(rng: Rng, b: number, t: number, vocab: number): number[][] {
+  return Array.from({ length: b }, () => Array.from({ length: t }, () => 3 + Math.floor(rng.random() * (vocab - 3))));
+}
+
+function median(xs: number[]): number {
+  const s = xs.slice().sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+/** A training step as SFT runs it: forward, causal-LM loss, gradients of every trainable weight, AdamW. */
+export function makeTrainStep(model: CausalLM, lr = 1e-4): { step: (ids: tf.Tensor2D) => number; dispose: () => void } {
+  const params = model.trainableParameters();
+  const names = [...params.keys()];
+  const vars = [...params.values()];
+  const byVarName = new Map(names.map((n, i) => [vars[i].name, n]));
+  const opt = new AdamW(getOptimizerGroupedParameters(names, 0.01), params, { lr, betas: [0.9, 0.95] });
+  model.train();
+  const step = (ids: tf.Tensor2D): number => {
+    const { value, grads } = tf.variableGrads(() => causalLmLoss(model.forward({ inputIds: ids }), ids), vars);
+    const named = new Map<string, tf.Tensor>();
+    for (const [vn, g] of Object.entries(grads)) named.set(byVarName.get(vn) as string, g);
+    opt.step(named);
+    tf.dispose(Object.values(grads));
+    const loss = value.dataSync()[0];
+    value.dispose();
+    return loss;
+  };
+  return { step, dispose: () => opt.dispose() };
+}
+
+export interface TrainFigures {
+  stepMs: number[];
+  /** Process CPU time per step (all threads): less sensitive than wall time to other processes on a shared box. */
+  cpuMs: number[];
+  losses: number[];
+  leaked: number;
+}
+
+export function benchTraining(model: CausalLM, shape: BenchShape, warmup: number, steps: number): TrainFigures {
+  const rng = new Rng(123);
+  const batches = Array.from({ length: 4 }, () =>
+    tf.tensor2d(randomIds(rng, shape.trainBatch, shape.trainSeq, model.config.vocabSize), undefined, 'int32'));
+  const t = makeTrainStep(model);
+  const stepMs: number[] = [];
+  const cpuMs: number[] = [];
+  const losses: number[] = [];
+  let before = 0;
+  for (let i = 0; i < warmup + steps; i++) {
+    if (i === warmup) before = tf.memory().numTensors;
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    const loss = t.step(batches[i % batches.length]);
+    const dt = performance.now() - t0;
+    const c = process.cpuUsage(c0);
+    if (i >= warmup) {
+      stepMs.push(dt);
+      cpuMs.push((c.user + c.system) / 1000);
+      losses.push(loss);
+    }
+  }
+  const leaked = tf.memory().numTensors - before;
+  t.dispose();
+  tf.dispose(batches);
+  model.eval();
+  return { stepMs, cpuMs, losses, leaked };
+}
+
+export interface GenFigures {
+  runMs: number[];
+  cpuMs: number[];
+  newTokens: number;
+  leaked: number;
+}
+
+export async function benchGeneration(model: CausalLM, shape: BenchShape, reps: number): Promise<GenFigures> {
+  const rng = new Rng(321);
+  const prompt = randomIds(rng, shape.genBatch, shape.promptLen, model.config.vocabSize);
+  model.eval();
+  // No EOS: every run makes exactly newTokens tokens, as the PyTorch loop does.
+  const cfg = { maxNewTokens: shape.newTokens, eosTokenId: null, padTokenId: 1 };
+  await model.generate(prompt, { ...cfg, maxNewTokens: 4 });
+  const before = tf.memory().numTensors;
+  const runMs: number[] = [];
+  const cpuMs: number[] = [];
+  for (let r = 0; r < reps; r++) {
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    const out = await model.generate(prompt, cfg);
+    runMs.push(performance.now() - t0);
+    const c = process.cpuUsage(c0);
+    cpuMs.push((c.user + c.system) / 1000);
+    if (out.newTokens[0].length !== shape.newTokens) throw new Error('generation stopped early');
+  }
+  return { runMs, cpuMs, newTokens: shape.genBatch * shape.newTokens, leaked: tf.memory().numTensors - before };
+}
+
+/** Per-kernel time over one call of fn (tf.profile), largest first. */
+export async function kernelProfile(fn: () => void | Promise<void>): Promise<{ name: string; ms: number; calls: number }[]> {
+  const info = await tf.profile(async () => {
+    await fn();
+  });
+  const agg = new Map<string, { ms: number; calls: number }>();
+  for (const k of info.kernels) {
+    const e = agg.get(k.name) ?? { ms: 0, calls: 0 };
+    e.ms += typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
+    e.calls += 1;
+    agg.set(k.name, e);
+  }
+  return [...agg].map(([name, e]) => ({ name, ms: Math.round(e.ms * 10) / 10, calls: e.calls })).sort((a, b) => b.ms - a.ms);
+}
+
+function emit(o: Record<string, unknown>): void {
+  process.stdout.write(JSON.stringify(o) + '\n');
+}
+
+const r1 = (x: number): number => Math.round(x * 10) / 10;
+
+function argValue(flag: string): string | undefined {
+  const i = process.argv.indexOf(flag);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+async function main(): Promise<void> {
+  const threads = Number(argValue('--threads') ?? '1');
+  const quick = process.argv.includes('--quick');
+  const only = argValue('--only');
+  const profile = process.argv.includes('--profile');
+  const info = await initBackend({ backend: argValue('--backend') ?? 'wasm', threads, quiet: true });
+  const shape = STANDARD_SHAPE;
+  const tag = `${info.name} ${info.threads}t`;
+  const model = buildStandardModel(0);
+  try {
+    if (only == null || only === 'train') {
+      const f = benchTraining(model, shape, 2, quick ? 4 : 10);
+      const ms = median(f.stepMs);
+      emit({
+        name: `train standard ${tag}`, tokens_per_s: r1((shape.trainBatch * shape.trainSeq) / ms * 1000), step_ms_median: r1(ms),
+        step_ms_min: r1(Math.min(...f.stepMs)), step_cpu_ms_median: r1(median(f.cpuMs)), steps: f.stepMs.length, loss_first_last: [f.losses[0], f.losses[f.losses.length - 1]].map((x) => Math.round(x * 1e4) / 1e4),
+        leaked_tensors: f.leaked, backend: info.name, threads: info.threads,
+      });
+      if (profile) {
+        const t = makeTrainStep(model);
+        const ids = tf.tensor2d(randomIds(new Rng(5), shape.trainBatch, shape.trainSeq, model.config.vocabSize), undefined, 'int32');
+        t.step(ids);
+        const t0 = performance.now();
+        const k = await kernelProfile(() => void t.step(ids));
+        emit({ name: `profile train ${tag}`, wall_ms: r1(performance.now() - t0), kernels: k.slice(0, 25) });
+        t.dispose();
+        ids.dispose();
+        model.eval();
+      }
+    }
+    if (only == null || only === 'generate') {
+      const g = await benchGeneration(model, shape, quick ? 3 : 5);
+      const ms = median(g.runMs);
+      emit({
+        name: `generate standard ${tag}`, tokens_per_s: r1(g.newTokens / ms * 1000), best_tokens_per_s: r1(g.newTokens / Math.min(...g.runMs) * 1000),
+        run_ms_median: r1(ms), run_cpu_ms_median: r1(median(g.cpuMs)), ms_per_token_step: Math.round((ms / shape.newTokens) * 1000) / 1000, runs: g.runMs.length,
+        leaked_tensors: g.leaked, backend: info.name, threads: info.threads,
+      });
+      if (profile) {
+        const rng = new Rng(9);
+        const prompt = randomIds(rng, shape.genBatch, shape.promptLen, model.config.vocabSize);
+        const t0 = performance.now();
+        const k = await kernelProfile(async () => {
+          await model.generate(prompt, { maxNewTokens: shape.newTokens, eosTokenId: null, padTokenId: 1 });
+        });
+        emit({ name: `profile generate ${tag}`, wall_ms: r1(performance.now() - t0), kernels: k.slice(0, 25) });
+      }
+    }
+  } finally {
+    model.dispose();
+  }
+}
+
+if (require.main === module) {
+  main().catch((e: Error) => {
+    process.stderr.write(`${e.stack ?? e.message}\n`);
+    process.exitCode = 1;
+  });
+}

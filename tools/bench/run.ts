@@ -1,0 +1,188 @@
+// `npm run bench`: every benchmark as JSON lines, with the PyTorch baseline measured in the same run and the ratio.
+// Options: --quick (fewer steps, one round), --only NAME[,NAME] (model | train | generate | kernels | sft | reward),
+// --threads 1,2 (wasm thread counts for the standard model), --rounds N (torch/ours alternations; default 2,
+// 1 with --quick). Never part of `npm test`.
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+const HERE = __dirname;
+const TORCH_BASELINE = path.resolve(HERE, '../../../shared/bench/torch_baseline.py');
+const GROUPS = ['model', 'train', 'generate', 'kernels', 'sft', 'reward'] as const;
+
+type Json = Record<string, unknown>;
+
+function emit(o: Json): void {
+  process.stdout.write(JSON.stringify(o) + '\n');
+}
+
+function argValue(flag: string): string | undefined {
+  const i = process.argv.indexOf(flag);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+const QUICK = process.argv.includes('--quick');
+const ONLY = (argValue('--only') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+const THREADS = (argValue('--threads') ?? '1,2').split(',').map(Number);
+const ROUNDS = Number(argValue('--rounds') ?? (QUICK ? '1' : '2'));
+
+for (const o of ONLY) {
+  if (!(GROUPS as readonly string[]).includes(o)) {
+    process.stderr.write(`bench: unknown --only '${o}'; use one or more of ${GROUPS.join(', ')}\n`);
+    process.exit(2);
+  }
+}
+if (!Number.isInteger(ROUNDS) || ROUNDS < 1) {
+  process.stderr.write(`bench: --rounds takes a whole number >= 1, got '${argValue('--rounds')}'\n`);
+  process.exit(2);
+}
+for (const n of THREADS) {
+  if (!Number.isInteger(n) || n < 1) {
+    process.stderr.write(`bench: --threads takes whole numbers >= 1 separated by commas, got '${argValue('--threads')}'\n`);
+    process.exit(2);
+  }
+}
+
+function wanted(group: (typeof GROUPS)[number]): boolean {
+  if (ONLY.length === 0) return true;
+  if (ONLY.includes(group)) return true;
+  return (group === 'train' || group === 'generate') && ONLY.includes('model');
+}
+
+interface ChildResult {
+  lines: Json[];
+  error?: string;
+}
+
+/** Runs a command, parses each stdout line that is a JSON object; a failure becomes an error string. */
+function runJsonLines(cmd: string, args: string[], timeoutMs: number): ChildResult {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024, env: process.env });
+  const lines: Json[] = [];
+  for (const line of (r.stdout ?? '').split('\n')) {
+    const s = line.trim();
+    if (!s.startsWith('{')) continue;
+    try {
+      lines.push(JSON.parse(s) as Json);
+    } catch {
+      // a partial line from a killed child: ignore it, the error below says what happened
+    }
+  }
+  if (r.error != null || r.status !== 0) {
+    const why = r.error != null ? String(r.error.message) : `exit ${r.status ?? r.signal}`;
+    const tail = (r.stderr ?? '').trim().split('\n').filter(Boolean).slice(-3).join(' | ').slice(0, 600);
+    return { lines, error: `${why}${tail ? `: ${tail}` : ''}` };
+  }
+  return { lines };
+}
+
+function tsxArgs(script: string, extra: string[]): string[] {
+  return ['--import', 'tsx', path.join(HERE, script), ...extra];
+}
+
+interface TorchFigures {
+  train_tokens_per_s: number;
+  gen_tokens_per_s: number;
+  train_step_ms_median: number;
+  foreign_cpus_busy: number | null;
+}
+
+/** Why PyTorch cannot run here, or null when `import torch` works. */
+function torchUnavailable(): string | null {
+  if (!fs.existsSync(TORCH_BASELINE)) return `${TORCH_BASELINE} not found`;
+  const r = spawnSync('python3', ['-c', 'import torch'], { encoding: 'utf8', timeout: 60_000 });
+  if (r.error != null) return `python3 could not run (${r.error.message})`;
+  if (r.status !== 0) return `python3 cannot import torch (${(r.stderr ?? '').trim().split('\n').pop()}); apt-get install python3-torch`;
+  return null;
+}
+
+function runTorch(threads: number): { figures?: TorchFigures; error?: string } {
+  const args = [TORCH_BASELINE, '--impl', 'native', '--threads', String(threads)];
+  if (QUICK) args.push('--train-steps', '4', '--gen-reps', '2');
+  const r = spawnSync('python3', args, { encoding: 'utf8', timeout: 900_000, maxBuffer: 16 * 1024 * 1024 });
+  if (r.error != null || r.status !== 0) {
+    return { error: `torch_baseline.py failed: ${r.error?.message ?? (r.stderr ?? '').trim().split('\n').slice(-2).join(' | ')}` };
+  }
+  try {
+    const out = JSON.parse(r.stdout) as { results: { native: { by_threads: Record<string, TorchFigures> } } };
+    return { figures: out.results.native.by_threads[String(threads)] };
+  } catch (e) {
+    return { error: `torch_baseline.py printed something that is not its JSON: ${(e as Error).message}` };
+  }
+}
+
+const round1 = (x: number): number => Math.round(x * 10) / 10;
+const round3 = (x: number): number => Math.round(x * 1000) / 1000;
+
+function median(xs: number[]): number {
+  const s = xs.slice().sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+/**
+ * Standard model on wasm at `threads`, with PyTorch at the same thread count run just before it, ROUNDS times
+ * in alternation (torch, ours, torch, ours, ...): the figures are medians over rounds and each round's own
+ * ratio is kept, because other processes on a shared box swing single runs by +-30%.
+ */
+function benchModel(threads: number, torchWhyNot: string | null): void {
+  const parts = ['train', 'generate'].filter((g) => wanted(g as 'train' | 'generate'));
+  if (parts.length === 0) return;
+  const only = parts.length === 1 ? ['--only', parts[0]] : [];
+  const torchRuns: TorchFigures[] = [];
+  const ours = new Map<string, Json[]>();
+  let torchError = torchWhyNot;
+  const errors: string[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    if (torchError == null) {
+      const t = runTorch(threads);
+      if (t.figures != null) torchRuns.push(t.figures);
+      else torchError = t.error ?? 'torch_baseline.py failed';
+    }
+    const r = runJsonLines(process.execPath, tsxArgs('model.ts', ['--threads', String(threads), ...only, ...(QUICK ? ['--quick'] : [])]), 1_800_000);
+    for (const line of r.lines) ours.set(String(line.name), [...(ours.get(String(line.name)) ?? []), line]);
+    if (r.error != null) errors.push(r.error);
+  }
+  for (const [name, lines] of ours) {
+    const key = name.startsWith('train') ? 'train_tokens_per_s' : name.startsWith('generate') ? 'gen_tokens_per_s' : null;
+    const mine = lines.map((l) => Number(l.tokens_per_s));
+    const line: Json = { ...lines[lines.length - 1], tokens_per_s: round1(median(mine)), rounds: lines.length };
+    if (lines.length > 1) line.tokens_per_s_per_round = mine;
+    if (key != null && torchRuns.length === lines.length) {
+      const base = torchRuns.map((t) => t[key]);
+      emit({
+        ...line, baseline: `pytorch ${threads}t (torch_baseline.py --impl native)`, baseline_tokens_per_s: round1(median(base)),
+        ratio: round3(median(mine) / median(base)), ...(lines.length > 1 ? { ratio_per_round: mine.map((m, i) => round3(m / base[i])) } : {}),
+        baseline_foreign_cpus_busy: torchRuns.map((t) => t.foreign_cpus_busy),
+      });
+    } else if (key != null) {
+      emit({ ...line, baseline: 'none', baseline_error: torchError ?? 'the baseline did not run in every round' });
+    } else {
+      emit(line);
+    }
+  }
+  if (errors.length > 0) emit({ name: `standard model wasm ${threads}t`, error: errors.join(' || ') });
+}
+
+function forward(group: string, script: string, extra: string[]): void {
+  if (!fs.existsSync(path.join(HERE, script))) {
+    emit({ name: group, skipped: `tools/bench/${script} does not exist yet` });
+    return;
+  }
+  const args = QUICK && !extra.includes('--quick') ? [...extra, '--quick'] : extra;
+  const r = runJsonLines(process.execPath, tsxArgs(script, args), 1_800_000);
+  for (const line of r.lines) emit(line);
+  if (r.error != null) emit({ name: group, error: r.error });
+}
+
+function main(): void {
+  const t0 = Date.now();
+  const torchWhyNot = wanted('train') || wanted('generate') ? torchUnavailable() : null;
+  if (torchWhyNot != null) process.stderr.write(`bench: no PyTorch baseline: ${torchWhyNot}\n`);
+  for (const n of THREADS) benchModel(n, torchWhyNot);
+  // The kernel microbenchmarks always run in their quick form: they locate regressions, not headline figures.
+  if (wanted('kernels')) forward('kernels', 'kernels.ts', ['--quick']);
+  if (wanted('sft')) forward('sft', 'sft.ts', ['--threads', '1']);
+  if (wanted('reward')) forward('reward', 'reward.ts', ['--threads', '1']);
+  process.stderr.write(`bench: done in ${round1((Date.now() - t0) / 1000)} s\n`);
+}
+
+main();
