@@ -189,24 +189,49 @@ export function parseOptConfig(raw: RawConfig, file: string): OptConfig {
   };
 }
 
-function parseRopeScaling(r: ConfigReader): RopeScaling | null {
-  const v = r.raw.rope_scaling;
-  if (v === undefined || v === null) return null;
-  if (typeof v !== 'object' || Array.isArray(v)) {
-    throw new ConfigError(`${r.file}: key 'rope_scaling' must be null or an object like {"type": "linear", "factor": 2}`);
+/**
+ * transformers >= 5 writes RoPE settings as one `rope_parameters` object ({rope_type, rope_theta, factor, ...})
+ * instead of top-level `rope_theta` + `rope_scaling`; older files have only the latter. Returns which key holds the
+ * scaling settings and its object (null when absent).
+ */
+function ropeSettings(r: ConfigReader): { key: string; value: Record<string, unknown> | null } {
+  for (const key of ['rope_scaling', 'rope_parameters']) {
+    const v = r.raw[key];
+    if (v === undefined || v === null) continue;
+    if (typeof v !== 'object' || Array.isArray(v)) {
+      throw new ConfigError(`${r.file}: key '${key}' must be null or an object like {"rope_type": "linear", "factor": 2}`);
+    }
+    return { key, value: v as Record<string, unknown> };
   }
-  const o = v as Record<string, unknown>;
+  return { key: 'rope_scaling', value: null };
+}
+
+function parseRopeTheta(r: ConfigReader): number {
+  if (r.has('rope_theta')) return r.num('rope_theta');
+  const params = r.raw.rope_parameters as Record<string, unknown> | null | undefined;
+  const theta = params && typeof params === 'object' ? params.rope_theta : undefined;
+  if (theta === undefined) return 10000;
+  if (typeof theta !== 'number' || !(theta > 0)) {
+    throw new ConfigError(`${r.file}: 'rope_parameters.rope_theta' must be a positive number, got ${JSON.stringify(theta)}`);
+  }
+  return theta;
+}
+
+function parseRopeScaling(r: ConfigReader): RopeScaling | null {
+  const { key, value } = ropeSettings(r);
+  if (value === null) return null;
+  const o = value;
   const type = (o.rope_type ?? o.type) as unknown;
   const factor = o.factor;
-  if (type === 'default') return null;
+  if (type === 'default' || (type === undefined && key === 'rope_parameters')) return null;
   if (typeof factor !== 'number' || !(factor >= 1)) {
-    throw new ConfigError(`${r.file}: 'rope_scaling.factor' must be a number >= 1, got ${JSON.stringify(factor)}`);
+    throw new ConfigError(`${r.file}: '${key}.factor' must be a number >= 1, got ${JSON.stringify(factor)}`);
   }
   if (type === 'linear' || type === 'dynamic') return { type, factor };
   if (type === 'llama3') {
     const num = (k: string): number => {
       const x = o[k];
-      if (typeof x !== 'number') throw new ConfigError(`${r.file}: 'rope_scaling.${k}' must be a number for rope_type llama3`);
+      if (typeof x !== 'number') throw new ConfigError(`${r.file}: '${key}.${k}' must be a number for rope_type llama3`);
       return x;
     };
     return {
@@ -218,8 +243,8 @@ function parseRopeScaling(r: ConfigReader): RopeScaling | null {
     };
   }
   throw new ConfigError(
-    `${r.file}: rope_scaling type ${JSON.stringify(type)} is not supported (supported: linear, dynamic, llama3); ` +
-      'remove rope_scaling or convert the model',
+    `${r.file}: ${key} type ${JSON.stringify(type)} is not supported (supported: linear, dynamic, llama3); ` +
+      `remove ${key} or convert the model`,
   );
 }
 
@@ -245,7 +270,7 @@ export function parseLlamaConfig(raw: RawConfig, file: string): LlamaConfig {
     ...baseIds(r),
     intermediateSize: r.int('intermediate_size'),
     rmsNormEps: r.num('rms_norm_eps', 1e-6),
-    ropeTheta: r.num('rope_theta', 10000),
+    ropeTheta: parseRopeTheta(r),
     ropeScaling: parseRopeScaling(r),
     attentionBias: r.bool('attention_bias', false),
     mlpBias: r.bool('mlp_bias', false),
