@@ -4,35 +4,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../packages/core-tensor/src/backend/init-backend';
 import { causalLmLoss } from '../../packages/core-tensor/src/models/loss';
-import { createModelFromConfig } from '../../packages/core-tensor/src/models/load';
 import type { CausalLM } from '../../packages/core-tensor/src/models/causal-lm';
 import { AdamW } from '../../packages/core-tensor/src/train/adamw';
 import { getOptimizerGroupedParameters } from '../../packages/core-tensor/src/train/param-groups';
 import { Rng } from '../../packages/core-tensor/src/rng';
-
-/** The standard benchmark model: OPT-like, pre-LN, ReLU, learned positions, tied head, dropout 0. */
-export const STANDARD_CONFIG = {
-  model_type: 'opt',
-  architectures: ['OPTForCausalLM'],
-  vocab_size: 8192,
-  hidden_size: 256,
-  num_hidden_layers: 4,
-  num_attention_heads: 4,
-  ffn_dim: 1024,
-  max_position_embeddings: 256,
-  word_embed_proj_dim: 256,
-  do_layer_norm_before: true,
-  activation_function: 'relu',
-  tie_word_embeddings: true,
-  enable_bias: true,
-  dropout: 0,
-  attention_dropout: 0,
-  activation_dropout: 0,
-  layerdrop: 0,
-  pad_token_id: 1,
-  bos_token_id: 2,
-  eos_token_id: 2,
-};
+import { argValue, buildStandardModel, median, round1 } from './common';
 
 export interface BenchShape {
   trainBatch: number;
@@ -44,17 +20,8 @@ export interface BenchShape {
 
 export const STANDARD_SHAPE: BenchShape = { trainBatch: 8, trainSeq: 128, genBatch: 8, promptLen: 16, newTokens: 64 };
 
-export function buildStandardModel(seed = 0): CausalLM {
-  return createModelFromConfig(STANDARD_CONFIG, { seed });
-}
-
 function randomIds(rng: Rng, b: number, t: number, vocab: number): number[][] {
   return Array.from({ length: b }, () => Array.from({ length: t }, () => 3 + Math.floor(rng.random() * (vocab - 3))));
-}
-
-function median(xs: number[]): number {
-  const s = xs.slice().sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
 /** A training step as SFT runs it: forward, causal-LM loss, gradients of every trainable weight, AdamW. */
@@ -163,13 +130,6 @@ function emit(o: Record<string, unknown>): void {
   process.stdout.write(JSON.stringify(o) + '\n');
 }
 
-const r1 = (x: number): number => Math.round(x * 10) / 10;
-
-function argValue(flag: string): string | undefined {
-  const i = process.argv.indexOf(flag);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
-
 async function main(): Promise<void> {
   const threads = Number(argValue('--threads') ?? '1');
   const quick = process.argv.includes('--quick');
@@ -184,8 +144,8 @@ async function main(): Promise<void> {
       const f = benchTraining(model, shape, 2, quick ? 4 : 10);
       const ms = median(f.stepMs);
       emit({
-        name: `train standard ${tag}`, tokens_per_s: r1((shape.trainBatch * shape.trainSeq) / ms * 1000), step_ms_median: r1(ms),
-        step_ms_min: r1(Math.min(...f.stepMs)), step_cpu_ms_median: r1(median(f.cpuMs)), steps: f.stepMs.length, loss_first_last: [f.losses[0], f.losses[f.losses.length - 1]].map((x) => Math.round(x * 1e4) / 1e4),
+        name: `train standard ${tag}`, tokens_per_s: round1((shape.trainBatch * shape.trainSeq) / ms * 1000), step_ms_median: round1(ms),
+        step_ms_min: round1(Math.min(...f.stepMs)), step_cpu_ms_median: round1(median(f.cpuMs)), steps: f.stepMs.length, loss_first_last: [f.losses[0], f.losses[f.losses.length - 1]].map((x) => Math.round(x * 1e4) / 1e4),
         leaked_tensors: f.leaked, backend: info.name, threads: info.threads,
       });
       if (profile) {
@@ -194,7 +154,7 @@ async function main(): Promise<void> {
         t.step(ids);
         const t0 = performance.now();
         const k = await kernelProfile(() => void t.step(ids));
-        emit({ name: `profile train ${tag}`, wall_ms: r1(performance.now() - t0), kernels: k.slice(0, 25) });
+        emit({ name: `profile train ${tag}`, wall_ms: round1(performance.now() - t0), kernels: k.slice(0, 25) });
         t.dispose();
         ids.dispose();
         model.eval();
@@ -204,8 +164,8 @@ async function main(): Promise<void> {
       const g = await benchGeneration(model, shape, quick ? 3 : 5);
       const ms = median(g.runMs);
       emit({
-        name: `generate standard ${tag}`, tokens_per_s: r1(g.newTokens / ms * 1000), best_tokens_per_s: r1(g.newTokens / Math.min(...g.runMs) * 1000),
-        run_ms_median: r1(ms), run_cpu_ms_median: r1(median(g.cpuMs)), ms_per_token_step: Math.round((ms / shape.newTokens) * 1000) / 1000, runs: g.runMs.length,
+        name: `generate standard ${tag}`, tokens_per_s: round1(g.newTokens / ms * 1000), best_tokens_per_s: round1(g.newTokens / Math.min(...g.runMs) * 1000),
+        run_ms_median: round1(ms), run_cpu_ms_median: round1(median(g.cpuMs)), ms_per_token_step: Math.round((ms / shape.newTokens) * 1000) / 1000, runs: g.runMs.length,
         leaked_tensors: g.leaked, backend: info.name, threads: info.threads,
       });
       if (profile) {
@@ -215,7 +175,7 @@ async function main(): Promise<void> {
         const k = await kernelProfile(async () => {
           await model.generate(prompt, { maxNewTokens: shape.newTokens, eosTokenId: null, padTokenId: 1 });
         });
-        emit({ name: `profile generate ${tag}`, wall_ms: r1(performance.now() - t0), kernels: k.slice(0, 25) });
+        emit({ name: `profile generate ${tag}`, wall_ms: round1(performance.now() - t0), kernels: k.slice(0, 25) });
       }
     }
   } finally {

@@ -2,36 +2,11 @@
 // Run: npx tsx tools/bench/reward.ts [--threads N] [--backend wasm|cpu] [--quick] [--no-baseline]
 // Prints one JSON line {name: "rm_train", pairs_per_s, ...}; tools/bench/run.ts calls it. When python3 with torch is there,
 // the same step in PyTorch (shared/bench's native OPT body + a DeepSpeed-Chat-style pairwise loss) runs first, for a ratio.
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { AdamW, createModelFromConfig, getOptimizerGroupedParameters, GradientAccumulator, initBackend, Rng } from '../../packages/core-tensor/src';
+import { AdamW, getOptimizerGroupedParameters, GradientAccumulator, initBackend, Rng } from '../../packages/core-tensor/src';
 import { rewardLoss, rewardModelFromBody, type RewardModel } from '../../packages/reward/src';
-
-/** The standard benchmark body (shared/bench/README.md): OPT-like, vocab 8192, d 256, 4 layers, 4 heads, ffn 1024. */
-export const STANDARD_BODY = {
-  model_type: 'opt',
-  architectures: ['OPTForCausalLM'],
-  vocab_size: 8192,
-  hidden_size: 256,
-  num_hidden_layers: 4,
-  num_attention_heads: 4,
-  ffn_dim: 1024,
-  max_position_embeddings: 256,
-  word_embed_proj_dim: 256,
-  do_layer_norm_before: true,
-  activation_function: 'relu',
-  tie_word_embeddings: true,
-  enable_bias: true,
-  dropout: 0,
-  attention_dropout: 0,
-  activation_dropout: 0,
-  layerdrop: 0,
-  pad_token_id: 1,
-  bos_token_id: 2,
-  eos_token_id: 2,
-};
+import { argValue, buildStandardModel, median, round1, runPython, SHARED_BENCH, STANDARD_CONFIG, TORCH_BASELINE } from './common';
 
 export const RM_SHAPE = { pairs: 8, seq: 128 };
 
@@ -79,18 +54,6 @@ export function makeRmStep(model: RewardModel, lr = 5e-5): RmStep {
     },
   };
 }
-
-function median(xs: number[]): number {
-  const s = xs.slice().sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
-
-function argValue(flag: string): string | undefined {
-  const i = process.argv.indexOf(flag);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
-
-const r1 = (x: number): number => Math.round(x * 10) / 10;
 
 /** The PyTorch side: the standard body from shared/bench/torch_baseline.py, a value head and the per-pair loss loop. */
 const TORCH_RM = String.raw`
@@ -145,14 +108,9 @@ print(json.dumps({"pairs_per_s": pairs / med, "step_ms_median": 1000 * med, "tor
 
 /** PyTorch pairs/s at `threads`, or why there is none. */
 function torchBaseline(threads: number, steps: number): { pairsPerS: number; stepMs: number } | { error: string } {
-  const shared = path.resolve(__dirname, '../../../shared/bench');
-  if (!fs.existsSync(path.join(shared, 'torch_baseline.py'))) return { error: `no ${shared}/torch_baseline.py` };
-  const r = spawnSync('python3', ['-c', TORCH_RM, shared, String(threads), String(RM_SHAPE.pairs), String(RM_SHAPE.seq), '2', String(steps)], {
-    encoding: 'utf8',
-    timeout: 900_000,
-  });
-  if (r.error) return { error: `python3: ${r.error.message}` };
-  if (r.status !== 0) return { error: `python3 exited ${r.status}: ${(r.stderr || '').trim().split('\n').pop() ?? ''}` };
+  if (!fs.existsSync(TORCH_BASELINE)) return { error: `no ${TORCH_BASELINE}` };
+  const r = runPython(['-c', TORCH_RM, SHARED_BENCH, String(threads), String(RM_SHAPE.pairs), String(RM_SHAPE.seq), '2', String(steps)], 'the PyTorch reward step');
+  if ('error' in r) return r;
   try {
     const o = JSON.parse(r.stdout.trim().split('\n').pop() as string) as { pairs_per_s: number; step_ms_median: number };
     return { pairsPerS: o.pairs_per_s, stepMs: o.step_ms_median };
@@ -166,9 +124,9 @@ async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
   const info = await initBackend({ backend: argValue('--backend') ?? 'wasm', threads, quiet: true });
   const baseline = process.argv.includes('--no-baseline') ? { error: '--no-baseline' } : torchBaseline(threads, quick ? 3 : 8);
-  const model = rewardModelFromBody(createModelFromConfig(STANDARD_BODY, { seed: 0, bodyOnly: true }), { padTokenId: 2, numPaddingAtBeginning: 1 });
+  const model = rewardModelFromBody(buildStandardModel(0, { bodyOnly: true }), { padTokenId: 2, numPaddingAtBeginning: 1 });
   const rng = new Rng(123);
-  const batches = Array.from({ length: 3 }, () => syntheticPairs(rng, RM_SHAPE.pairs, RM_SHAPE.seq, STANDARD_BODY.vocab_size));
+  const batches = Array.from({ length: 3 }, () => syntheticPairs(rng, RM_SHAPE.pairs, RM_SHAPE.seq, STANDARD_CONFIG.vocab_size));
   const s = makeRmStep(model);
   const warmup = 2;
   const steps = quick ? 3 : 8;
@@ -190,15 +148,15 @@ async function main(): Promise<void> {
     const pairsPerS = (RM_SHAPE.pairs / med) * 1000;
     const base =
       'pairsPerS' in baseline
-        ? { baseline: `pytorch ${threads}t (native OPT body, DeepSpeed-Chat pairwise loss)`, baseline_pairs_per_s: r1(baseline.pairsPerS), ratio: Math.round((pairsPerS / baseline.pairsPerS) * 1000) / 1000 }
+        ? { baseline: `pytorch ${threads}t (native OPT body, DeepSpeed-Chat pairwise loss)`, baseline_pairs_per_s: round1(baseline.pairsPerS), ratio: Math.round((pairsPerS / baseline.pairsPerS) * 1000) / 1000 }
         : { baseline: 'none', baseline_error: baseline.error };
     process.stdout.write(
       JSON.stringify({
         name: 'rm_train',
-        pairs_per_s: r1(pairsPerS),
-        tokens_per_s: r1(((2 * RM_SHAPE.pairs * RM_SHAPE.seq) / med) * 1000),
-        step_ms_median: r1(med),
-        step_ms_min: r1(Math.min(...ms)),
+        pairs_per_s: round1(pairsPerS),
+        tokens_per_s: round1(((2 * RM_SHAPE.pairs * RM_SHAPE.seq) / med) * 1000),
+        step_ms_median: round1(med),
+        step_ms_min: round1(Math.min(...ms)),
         steps: ms.length,
         pairs_per_step: RM_SHAPE.pairs,
         seq_len: RM_SHAPE.seq,

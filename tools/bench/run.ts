@@ -5,20 +5,15 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { argValue, median, round1, round3, runTorchBaseline, torchUnavailable, type TorchFigures } from './common';
 
 const HERE = __dirname;
-const TORCH_BASELINE = path.resolve(HERE, '../../../shared/bench/torch_baseline.py');
 const GROUPS = ['model', 'train', 'generate', 'kernels', 'sft', 'reward'] as const;
 
 type Json = Record<string, unknown>;
 
 function emit(o: Json): void {
   process.stdout.write(JSON.stringify(o) + '\n');
-}
-
-function argValue(flag: string): string | undefined {
-  const i = process.argv.indexOf(flag);
-  return i >= 0 ? process.argv[i + 1] : undefined;
 }
 
 const QUICK = process.argv.includes('--quick');
@@ -79,43 +74,8 @@ function tsxArgs(script: string, extra: string[]): string[] {
   return ['--import', 'tsx', path.join(HERE, script), ...extra];
 }
 
-interface TorchFigures {
-  train_tokens_per_s: number;
-  gen_tokens_per_s: number;
-  train_step_ms_median: number;
-  foreign_cpus_busy: number | null;
-}
-
-/** Why PyTorch cannot run here, or null when `import torch` works. */
-function torchUnavailable(): string | null {
-  if (!fs.existsSync(TORCH_BASELINE)) return `${TORCH_BASELINE} not found`;
-  const r = spawnSync('python3', ['-c', 'import torch'], { encoding: 'utf8', timeout: 60_000 });
-  if (r.error != null) return `python3 could not run (${r.error.message})`;
-  if (r.status !== 0) return `python3 cannot import torch (${(r.stderr ?? '').trim().split('\n').pop()}); apt-get install python3-torch`;
-  return null;
-}
-
 function runTorch(threads: number): { figures?: TorchFigures; error?: string } {
-  const args = [TORCH_BASELINE, '--impl', 'native', '--threads', String(threads)];
-  if (QUICK) args.push('--train-steps', '4', '--gen-reps', '2');
-  const r = spawnSync('python3', args, { encoding: 'utf8', timeout: 900_000, maxBuffer: 16 * 1024 * 1024 });
-  if (r.error != null || r.status !== 0) {
-    return { error: `torch_baseline.py failed: ${r.error?.message ?? (r.stderr ?? '').trim().split('\n').slice(-2).join(' | ')}` };
-  }
-  try {
-    const out = JSON.parse(r.stdout) as { results: { native: { by_threads: Record<string, TorchFigures> } } };
-    return { figures: out.results.native.by_threads[String(threads)] };
-  } catch (e) {
-    return { error: `torch_baseline.py printed something that is not its JSON: ${(e as Error).message}` };
-  }
-}
-
-const round1 = (x: number): number => Math.round(x * 10) / 10;
-const round3 = (x: number): number => Math.round(x * 1000) / 1000;
-
-function median(xs: number[]): number {
-  const s = xs.slice().sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+  return runTorchBaseline(threads, QUICK ? ['--train-steps', '4', '--gen-reps', '2'] : []);
 }
 
 /**

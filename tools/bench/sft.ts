@@ -2,38 +2,24 @@
 // Run: npx tsx tools/bench/sft.ts [--threads N] [--backend wasm|cpu] [--quick] [--no-baseline]
 // Prints one JSON line {name: "sft_train", tokens_per_s, ...}; tools/bench/run.ts calls it. When python3 with torch is there,
 // ../shared/bench/torch_baseline.py (--impl native) measures the same model's training step first, for baseline_tokens_per_s and ratio.
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import {
-  AdamW, createModelFromConfig, getOptimizerGroupedParameters, initBackend, LrScheduler, Rng, TrainingLoop, type ResumableSampler,
+  AdamW, getOptimizerGroupedParameters, initBackend, LrScheduler, Rng, TrainingLoop, type ResumableSampler,
 } from '../../packages/core-tensor/src';
-import type { Phase1Batch } from '../../packages/data/src';
-import { batchTokens, SFT_BETAS, sftLoss } from '../../packages/sft/src';
+import { attendedTokens, type Phase1Batch } from '../../packages/data/src';
+import { SFT_BETAS, sftLoss } from '../../packages/sft/src';
+import { argValue, buildStandardModel, round1, runTorchBaseline, STANDARD_CONFIG } from './common';
 
-/** The standard benchmark model (shared/bench/README.md): OPT-like, vocab 8192, d 256, 4 layers, 4 heads, ffn 1024, dropout 0. */
-const STANDARD = {
-  model_type: 'opt', architectures: ['OPTForCausalLM'], vocab_size: 8192, hidden_size: 256, num_hidden_layers: 4, num_attention_heads: 4,
-  ffn_dim: 1024, max_position_embeddings: 256, word_embed_proj_dim: 256, do_layer_norm_before: true, activation_function: 'relu',
-  tie_word_embeddings: true, enable_bias: true, dropout: 0, attention_dropout: 0, activation_dropout: 0, layerdrop: 0,
-  pad_token_id: 1, bos_token_id: 2, eos_token_id: 2,
-};
 const BATCH = 8;
 const SEQ = 128;
-
-function argValue(flag: string): string | undefined {
-  const i = process.argv.indexOf(flag);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
-
-const r1 = (x: number): number => Math.round(x * 10) / 10;
 
 /** Full-length rows (as torch_baseline.py trains on): ids, mask of ones, labels = ids. */
 function batchOf(rng: Rng): Phase1Batch {
   const ids = new Int32Array(BATCH * SEQ);
-  for (let i = 0; i < ids.length; i++) ids[i] = 3 + Math.floor(rng.random() * (STANDARD.vocab_size - 3));
+  for (let i = 0; i < ids.length; i++) ids[i] = 3 + Math.floor(rng.random() * (STANDARD_CONFIG.vocab_size - 3));
   const shape: [number, number] = [BATCH, SEQ];
   return { inputIds: { data: ids, shape }, attentionMask: { data: new Int32Array(ids.length).fill(1), shape }, labels: { data: ids.slice(), shape } };
 }
@@ -55,19 +41,9 @@ class FixedSampler implements ResumableSampler {
 }
 
 function torchBaseline(threads: number, steps: number): { tokensPerS: number; stepMs: number; busy: number | null } | { error: string } {
-  const script = path.resolve(__dirname, '../../../shared/bench/torch_baseline.py');
-  if (!fs.existsSync(script)) return { error: `no ${script}` };
-  const args = [script, '--impl', 'native', '--threads', String(threads), '--train-steps', String(steps), '--gen-batch', '1', '--new-tokens', '2', '--gen-reps', '1'];
-  const r = spawnSync('python3', args, { encoding: 'utf8', timeout: 900_000 });
-  if (r.error) return { error: `python3: ${r.error.message}` };
-  if (r.status !== 0) return { error: `torch_baseline.py exited ${r.status}: ${(r.stderr || '').trim().split('\n').pop() ?? ''}` };
-  try {
-    const o = JSON.parse(r.stdout) as { results: { native: { by_threads: Record<string, { train_tokens_per_s: number; train_step_ms_median: number; foreign_cpus_busy: number | null }> } } };
-    const f = o.results.native.by_threads[String(threads)];
-    return { tokensPerS: f.train_tokens_per_s, stepMs: f.train_step_ms_median, busy: f.foreign_cpus_busy };
-  } catch (e) {
-    return { error: `torch_baseline.py printed no JSON (${(e as Error).message})` };
-  }
+  const r = runTorchBaseline(threads, ['--train-steps', String(steps), '--gen-batch', '1', '--new-tokens', '2', '--gen-reps', '1']);
+  if ('error' in r) return r;
+  return { tokensPerS: r.figures.train_tokens_per_s, stepMs: r.figures.train_step_ms_median, busy: r.figures.foreign_cpus_busy };
 }
 
 async function main(): Promise<void> {
@@ -78,7 +54,7 @@ async function main(): Promise<void> {
   const info = await initBackend({ backend: argValue('--backend') ?? 'wasm', threads, quiet: true });
   const baseline = process.argv.includes('--no-baseline') ? { error: '--no-baseline' } : torchBaseline(threads, steps);
 
-  const model = createModelFromConfig(STANDARD, { seed: 0 });
+  const model = buildStandardModel(0);
   const vars = model.trainableParameters();
   const optimizer = new AdamW(getOptimizerGroupedParameters([...vars.keys()], 0), vars, { lr: 1e-4, betas: SFT_BETAS });
   const scheduler = new LrScheduler(optimizer, 'cosine', { warmupSteps: 0, totalSteps: warmup + steps });
@@ -96,7 +72,7 @@ async function main(): Promise<void> {
         restoreSampler: () => new FixedSampler(warmup + steps),
         makeBatch: ([i]) => batches[i % batches.length],
         loss: (b) => sftLoss(model, b),
-        tokens: batchTokens,
+        tokens: attendedTokens,
         setTraining: (t) => model.train(t),
         saveModel: async () => undefined,
         loadModel: async () => undefined,
@@ -133,8 +109,8 @@ async function main(): Promise<void> {
   process.stdout.write(
     JSON.stringify({
       name: 'sft_train',
-      tokens_per_s: r1(tokensPerS),
-      step_ms_median: r1(med),
+      tokens_per_s: round1(tokensPerS),
+      step_ms_median: round1(med),
       ...base,
       backend: info.name,
       threads: info.threads,

@@ -22,7 +22,8 @@ export {
   findWeightsFile, loadStateDict, saveStateDict, WEIGHT_FILES, type LoadStateDictOptions, type SaveStateDictOptions, type WeightFile,
 } from './io/checkpoint';
 export {
-  hubCacheDir, hubRepoFolderName, resolveDatasetDir, resolveHubDir, resolveModelDir, ResolveError, type HubKind,
+  datasetsCacheDir, findHubSnapshot, hfHomeDir, hubCacheDir, hubRepoFolderName, resolveDatasetDir, resolveHubDir, resolveModelDir, ResolveError,
+  type HubKind,
 } from './io/resolve';
 // Training primitives (AdamW, param groups, LR schedules, clipping, accumulation), seeded RNG, metrics.
 export * from './train';

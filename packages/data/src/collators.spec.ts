@@ -1,5 +1,5 @@
 // Collator layouts against hand-written matrices: right padding and -100 labels (step 1), chosen-then-rejected (step 2), left padding (step 3).
-import { collatePhase1, collatePhase2, collatePhase3, IGNORE_INDEX, toRows } from './collators';
+import { attendedTokens, collatePhase1, collatePhase2, collatePhase3, IGNORE_INDEX, toRows } from './collators';
 
 const X = IGNORE_INDEX;
 
@@ -66,6 +66,8 @@ describe('collators', () => {
       [1, 1, 0, 0, 0],
       [1, 1, 1, 1, 0],
     ]);
+    // 3 + 1 + 2 + 4 real tokens, the padding not counted
+    expect(attendedTokens(b)).toBe(10);
   });
 
   it('phase 3: left-padded to max_prompt_seq_len, prompt in reading order (the flip trick\'s result)', () => {

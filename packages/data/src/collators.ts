@@ -35,6 +35,13 @@ export function toRows(m: IntMatrix): number[][] {
   return Array.from({ length: r }, (_, i) => Array.from(m.data.subarray(i * c, (i + 1) * c)));
 }
 
+/** Tokens a batch trains on: the attended positions (for tokens/s). */
+export function attendedTokens(batch: { readonly attentionMask: IntMatrix }): number {
+  let n = 0;
+  for (const m of batch.attentionMask.data) n += m;
+  return n;
+}
+
 function requirePad(padTokenId: number | undefined): number {
   if (padTokenId === undefined || !Number.isInteger(padTokenId)) {
     throw new Error('the collator needs a pad token id; DeepSpeed-Chat uses the eos token (tokenizer.padToken = tokenizer.eosToken)');

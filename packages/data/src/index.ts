@@ -5,7 +5,7 @@ export { getShuffleIdx, MT19937, RandomState, randomInterval } from './np-random
 export { getSplitIndex, parseDataSplit, pyRound, splitBoundaries } from './split';
 export { Sample, join } from './sample';
 export { formatOf, readSplitRows, readTable, readArrowTable, readJsonTable, readParquetTable, parquetColumns, type DataFormat, type RawRow, type Table } from './readers';
-export { datasetsCacheDir, filesForSplit, findInDatasetsCache, findInHubCache, findSplitFiles, hubCacheDir, resolveDatasetRoot, splitOfFile } from './resolve';
+export { filesForSplit, findInDatasetsCache, findSplitFiles, resolveDatasetRoot, splitOfFile } from './resolve';
 export { loadFolderRows, loadRawDataset, type RawDataset, type RawLoadOptions } from './raw-dataset';
 export * from './prompt-dataset';
 export * from './demo';

@@ -1,7 +1,7 @@
-// Finds a dataset's files on disk: a local folder, the Hugging Face hub cache or the datasets cache; then its split files.
+// Finds a dataset's files on disk: a local folder, the Hugging Face hub cache (core-tensor's lookup) or the datasets cache; then its split files.
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
+import { datasetsCacheDir, findHubSnapshot } from '@rlhfkit/core-tensor';
 import { DataError } from './errors';
 import { formatOf, type DataFormat } from './readers';
 
@@ -22,27 +22,6 @@ export interface ResolvedSource {
   readonly splits: ReadonlyMap<string, readonly string[]>;
 }
 
-function expandHome(p: string): string {
-  return p === '~' || p.startsWith('~/') ? path.join(os.homedir(), p.slice(1)) : p;
-}
-
-// Same precedence as huggingface_hub / datasets (and core-tensor's model resolution).
-function hfHome(): string {
-  const env = process.env;
-  if (env.HF_HOME) return expandHome(env.HF_HOME);
-  return path.join(env.XDG_CACHE_HOME ? expandHome(env.XDG_CACHE_HOME) : path.join(os.homedir(), '.cache'), 'huggingface');
-}
-
-export function hubCacheDir(): string {
-  const env = process.env;
-  const explicit = env.HF_HUB_CACHE ?? env.HUGGINGFACE_HUB_CACHE;
-  return explicit ? expandHome(explicit) : path.join(hfHome(), 'hub');
-}
-
-export function datasetsCacheDir(): string {
-  return process.env.HF_DATASETS_CACHE ? expandHome(process.env.HF_DATASETS_CACHE) : path.join(hfHome(), 'datasets');
-}
-
 function isDir(p: string): boolean {
   try {
     return fs.statSync(p).isDirectory();
@@ -60,17 +39,6 @@ function newestChild(dir: string, filter: (p: string) => boolean = isDir): strin
     .filter(filter);
   kids.sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs || a.localeCompare(b));
   return kids[0];
-}
-
-/** `hub/datasets--org--name/snapshots/<rev>`, preferring the revision that refs/main points to. */
-export function findInHubCache(hubId: string, cacheDir = hubCacheDir()): string | undefined {
-  const repo = path.join(cacheDir, `datasets--${hubId.split('/').join('--')}`);
-  const refMain = path.join(repo, 'refs', 'main');
-  if (fs.existsSync(refMain)) {
-    const snap = path.join(repo, 'snapshots', fs.readFileSync(refMain, 'utf8').trim());
-    if (isDir(snap)) return snap;
-  }
-  return newestChild(path.join(repo, 'snapshots'));
 }
 
 /** `datasets/<org>___<name>/<config>/<version>/<hash>` (the Arrow files load_dataset prepared), newest first. */
@@ -102,9 +70,8 @@ export function resolveDatasetRoot(dataPath: string, hubIds: readonly string[], 
   }
   const looked = [path.resolve(dataPath)];
   for (const id of hubIds) {
-    const hub = findInHubCache(id);
+    const hub = findHubSnapshot('dataset', id, undefined, looked);
     if (hub) return { root: hub, origin: 'hub-cache' };
-    looked.push(path.join(hubCacheDir(), `datasets--${id.split('/').join('--')}`, 'snapshots'));
     const ds = findInDatasetsCache(id, config);
     if (ds) return { root: ds, origin: 'datasets-cache' };
     looked.push(path.join(datasetsCacheDir(), id.replace('/', '___')));

@@ -31,13 +31,8 @@ function rewardOptions(y: Argv): Argv {
       alias: 'init-value-head', type: 'string', choices: ['linear', 'zeros'], default: REWARD_DEFAULTS.initValueHead, group: 'Model:',
       describe: "how to start the value head when the model has none: 'linear' = torch nn.Linear init (DeepSpeed-Chat), 'zeros'",
     })
-    .option('max_grad_norm', { alias: 'max-grad-norm', type: 'number', default: REWARD_DEFAULTS.maxGradNorm, group: 'Training:', describe: 'gradient clipping by global norm (DeepSpeed-Chat: 1.0)' })
     .option('eval_interval', { alias: 'eval-interval', type: 'number', default: REWARD_DEFAULTS.evalInterval, group: 'Training:', describe: 'if > 0, evaluate every this many optimizer steps' })
-    .option('eval_iters', { alias: 'eval-iters', type: 'number', default: REWARD_DEFAULTS.evalIters, group: 'Training:', describe: 'at most this many eval batches per evaluation' })
-    .option('pad_to', {
-      alias: 'pad-to', type: 'string', choices: ['longest', 'max_length'], default: REWARD_DEFAULTS.padTo, group: 'Data:',
-      describe: "pad each batch to its 'longest' row or to --max_seq_len (DeepSpeed-Chat); same loss, 'longest' is faster",
-    });
+    .option('eval_iters', { alias: 'eval-iters', type: 'number', default: REWARD_DEFAULTS.evalIters, group: 'Training:', describe: 'at most this many eval batches per evaluation' });
 }
 
 const TRAIN_FLAGS: readonly DsChatFlagName[] = [...DATA_FLAG_NAMES.filter((f) => f !== 'sft_only_data_path'), ...TRAINING_FLAG_NAMES];
@@ -51,8 +46,7 @@ function trainBuilder(y: Argv): Argv {
 
 /** The resolved config from parsed flags (flags left out keep REWARD_DEFAULTS). */
 export function rewardConfigFromArgs(args: Args): RewardConfig {
-  const c = configFromArgs<RewardConfig>({ ...REWARD_DEFAULTS }, args);
-  return { ...c, dataPath: [...c.dataPath], numPaddingAtBeginning: (args.num_padding_at_beginning as number | undefined) ?? null };
+  return configFromArgs<RewardConfig>(REWARD_DEFAULTS, args);
 }
 
 async function runTrain(args: Args): Promise<void> {

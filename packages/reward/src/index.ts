@@ -17,7 +17,7 @@ export {
   formatScoredAnswer, formatScoredPair, readScoreFile, RW_EVAL_EXAMPLES, scoreAnswers, scorePairs,
   type AnswerToScore, type PairToScore, type ScoredAnswer, type ScoredPair, type ScoreOptions,
 } from './score';
-export { REWARD_DEFAULTS, validateRewardConfig, type RewardConfig } from './config';
+export { REWARD_DEFAULTS, resolveRewardConfig, validateRewardConfig, type RewardConfig } from './config';
 export { RewardTrainer, type RewardTrainerOptions, type RewardTrainResult } from './trainer';
 export { rewardModelFromLoadedBody } from './load';
 export { rewardCommand, rewardConfigFromArgs, rewardEvalCommand, rewardTrainCommand } from './cli';

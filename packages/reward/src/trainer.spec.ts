@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import yargs from 'yargs';
-import { createTinyModel, readMetrics } from '@rlhfkit/core-tensor';
+import { createTinyModel, readEventFile, readMetrics } from '@rlhfkit/core-tensor';
 import { ensureDemoDataset } from '@rlhfkit/data';
 import { useBackend } from '../../core-tensor/src/testing/backends';
 import { rewardEvalCommand, rewardTrainCommand, rewardConfigFromArgs } from './cli';
@@ -53,8 +53,13 @@ describe('RewardTrainer on a tiny OPT', () => {
     // The GPT-2 BPE adds no BOS, so no row starts with a pad id: nothing to skip.
     expect(trainer.model.numPaddingAtBeginning).toBe(0);
     const counts: number[] = [];
-    const r = await trainer.train({ log: quiet, handleSignals: false, progressStream: silent, onStep: () => counts.push(tf.memory().numTensors) });
+    const lines: string[] = [];
+    const r = await trainer.train({ log: (l) => lines.push(l), handleSignals: false, progressStream: silent, onStep: () => counts.push(tf.memory().numTensors) });
     expect(r.status).toBe('completed');
+    // DeepSpeed-Chat's printed lines: `Iter N: ...` for --eval_interval evaluations, chosen_last_scores for the others.
+    expect(lines.filter((l) => /^Iter \d+: Evaluating reward$/.test(l))).toEqual(['Iter 2: Evaluating reward', 'Iter 4: Evaluating reward']);
+    expect(lines.filter((l) => /^Iter \d+: c_scores: \S+, r_scores: \S+, diff: \S+, acc: \S+$/.test(l))).toHaveLength(2);
+    expect(lines.filter((l) => l.startsWith('chosen_last_scores (higher is better) : '))).toHaveLength(2);
     expect(r.globalStep).toBe(5); // 40% of 100 pairs = 40 pairs / 8
     // AdamW's moments appear at step 1; afterwards the count stays flat (evaluations included).
     expect(new Set(counts.slice(1)).size).toBe(1);
@@ -63,8 +68,12 @@ describe('RewardTrainer on a tiny OPT', () => {
     const metrics = readMetrics(path.join(out, 'metrics.jsonl'));
     expect(metrics.filter((m) => m['eval/acc'] !== undefined).map((m) => m.step)).toEqual([0, 2, 4, 5]);
     expect(metrics.filter((m) => m['train/loss'] !== undefined)).toHaveLength(5);
-    // DeepSpeed-Chat's TensorBoard layout: <tensorboard_path>/step2_model_tensorboard.
-    expect(fs.readdirSync(path.join(root, 'tb', 'step2_model_tensorboard')).some((f) => f.startsWith('events.out.tfevents'))).toBe(true);
+    // DeepSpeed-Chat's TensorBoard layout: <tensorboard_path>/step2_model_tensorboard; the --eval_interval evaluations reach it too.
+    const tbDir = path.join(root, 'tb', 'step2_model_tensorboard');
+    const tbFiles = fs.readdirSync(tbDir).filter((f) => f.startsWith('events.out.tfevents'));
+    expect(tbFiles).toHaveLength(1);
+    const tbEvals = readEventFile(path.join(tbDir, tbFiles[0])).filter((e) => e.values.some((v) => v.tag === 'eval/acc'));
+    expect(tbEvals.map((e) => e.step)).toEqual([0, 2, 4, 5]);
 
     const back = await loadRewardModel(out);
     expect([back.padTokenId, back.numPaddingAtBeginning]).toEqual([trainer.model.padTokenId, 0]);

@@ -4,22 +4,18 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import {
-  AdamW, assignWeights, convertLinearLayerToLora, enableGradientCheckpointing, findWeightsFile, getOptimizerGroupedParameters, hasLora,
-  loadLoraStateDict, loadModelForTraining, loadStateDict, loraLayers, loraStateDict, LrScheduler, MetricsLogger, onlyOptimizeLoraParameters,
-  readSafetensors, resolveModelDir, TrainingLoop, writeRunConfig, writeSafetensors, type MetricValues, type ProgressStream, type StateDict, type TrainingResult,
-  type TrainingTask,
+  AdamW, applyLora, assignWeights, findWeightsFile, getOptimizerGroupedParameters, loadLoraResume, loadModelForTraining, loadStateDict, LrScheduler,
+  resolveModelDir, saveLoraResume, setUpGradientCheckpointing, TrainingLoop, writeRunConfig, type MetricValues, type ProgressStream,
+  type TrainingResult, type TrainingTask,
 } from '@rlhfkit/core-tensor';
-import { BatchSampler, collatePhase2, createStepDatasets, type Phase2Batch, type Phase2Item, type SamplerState } from '@rlhfkit/data';
-import { REWARD_DEFAULTS, validateRewardConfig, type RewardConfig } from './config';
+import { attendedTokens, BatchSampler, collatePhase2, createStepDatasets, type Phase2Batch, type Phase2Item, type SamplerState } from '@rlhfkit/data';
+import { resolveRewardConfig, type RewardConfig } from './config';
 import { evaluateReward, type RewardEvalResult } from './evaluate';
 import { rewardModelFromLoadedBody } from './load';
 import { rewardLoss } from './loss';
 import { readRewardConfigBlock, V_HEAD_KEY } from './reward-config';
 import type { RewardModel } from './reward-model';
 import { detectNumPaddingAtBeginning, loadRewardTokenizer, type RewardTokenizer } from './tokenizer-setup';
-
-/** Resume-only tensors of a LoRA run: unfused base weights of the LoRA layers plus the LoRA factors (as step 1). */
-export const LORA_RESUME_FILE = 'lora_resume.safetensors';
 
 /** DeepSpeed-Chat's step-2 TensorBoard job name (tb_name "step2_model"): events go to <tensorboard_path>/step2_model_tensorboard. */
 export const REWARD_TENSORBOARD_JOB = 'step2_model_tensorboard';
@@ -42,12 +38,6 @@ export interface RewardTrainResult extends TrainingResult {
   rewardEvals: { step: number; result: RewardEvalResult }[];
   /** Where the final model was saved, or null without --output_dir. */
   savedTo: string | null;
-}
-
-function countTokens(b: Phase2Batch): number {
-  let n = 0;
-  for (let i = 0; i < b.attentionMask.data.length; i++) n += b.attentionMask.data[i];
-  return n;
 }
 
 /** The eval metrics under grouped names. */
@@ -80,8 +70,7 @@ export class RewardTrainer {
   ) {}
 
   static async create(config: Partial<RewardConfig> & { modelNameOrPath: string }, opts: Pick<RewardTrainerOptions, 'log'> = {}): Promise<RewardTrainer> {
-    const c: RewardConfig = { ...REWARD_DEFAULTS, ...config };
-    validateRewardConfig(c);
+    const c = resolveRewardConfig(config);
     const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
     const dir = resolveModelDir(c.modelNameOrPath);
     const raw = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
@@ -120,18 +109,11 @@ export class RewardTrainer {
     });
     try {
       if (c.loraDim > 0) {
-        const made = convertLinearLayerToLora(model.body, { loraModuleName: c.loraModuleName, loraDim: c.loraDim, seed: c.seed });
-        log(`LoRA: rank ${c.loraDim} on ${made.size} linear layers matching '${c.loraModuleName}'`);
-        if (c.onlyOptimizeLora) {
-          // DeepSpeed-Chat's step 2 force-optimizes v_head.weight next to the LoRA weights.
-          onlyOptimizeLoraParameters(model.body);
-          model.vHead.trainable = true;
-        }
+        applyLora(model.body, c, log);
+        // DeepSpeed-Chat's step 2 force-optimizes v_head.weight next to the LoRA weights.
+        if (c.onlyOptimizeLora) model.vHead.trainable = true;
       }
-      if (c.gradientCheckpointing) {
-        enableGradientCheckpointing(model.body);
-        log('gradient checkpointing: each decoder layer is recomputed in the backward pass');
-      }
+      if (c.gradientCheckpointing) setUpGradientCheckpointing(model.body, log);
     } catch (e) {
       model.dispose();
       throw e;
@@ -168,14 +150,6 @@ export class RewardTrainer {
     const totalSteps = Math.ceil(sampler.batchesPerEpoch / c.gradientAccumulationSteps) * c.numTrainEpochs;
     const scheduler = new LrScheduler(optimizer, c.lrSchedulerType, { warmupSteps: c.numWarmupSteps, totalSteps });
     const model = this.model;
-    // The optimizer step the next evaluation belongs to (onStep runs before the loop's end-of-epoch evaluation).
-    let lastStep = 0;
-    const recordEval = (step: number): RewardEvalResult => {
-      const r = this.evaluate();
-      this.evals.push({ step, result: r });
-      return r;
-    };
-    const intervalMetrics = c.evalInterval > 0 ? new MetricsLogger(outputDir, { tensorboard: false }) : null;
 
     const task: TrainingTask<Phase2Batch> = {
       variables: params,
@@ -185,12 +159,16 @@ export class RewardTrainer {
       restoreSampler: (state) => (sampler = BatchSampler.restore(state as SamplerState)),
       makeBatch: (indices) => this.makeBatch(indices),
       loss: (batch) => rewardLoss(model, { inputIds: batch.inputIds, attentionMask: batch.attentionMask }),
-      tokens: countTokens,
+      tokens: attendedTokens,
       setTraining: (t) => void model.train(t),
-      evaluate: async () => {
-        const r = recordEval(lastStep);
+      evaluate: async (at) => {
+        const r = this.evaluate();
+        this.evals.push({ step: at.step, result: r });
+        // DeepSpeed-Chat's main.py prints the interval and the epoch evaluations differently.
         log(
-          `chosen_last_scores (higher is better) : ${r.chosenScore}, rejected_last_scores (lower is better) : ${r.rejectedScore}, acc (higher is better) : ${r.acc}`,
+          at.kind === 'interval'
+            ? `Iter ${at.step}: c_scores: ${r.chosenScore}, r_scores: ${r.rejectedScore}, diff: ${r.chosenScore - r.rejectedScore}, acc: ${r.acc}`
+            : `chosen_last_scores (higher is better) : ${r.chosenScore}, rejected_last_scores (lower is better) : ${r.rejectedScore}, acc (higher is better) : ${r.acc}`,
         );
         return evalMetrics(r);
       },
@@ -209,28 +187,19 @@ export class RewardTrainer {
       saveTotalLimit: c.saveTotalLimit,
       resumeFromCheckpoint: c.resumeFromCheckpoint,
       printLoss: c.printLoss,
+      evalInterval: c.evalInterval,
+      evalName: 'reward',
       tensorboardDir: c.enableTensorboard ? path.join(c.tensorboardPath, REWARD_TENSORBOARD_JOB) : null,
       stopAfterSteps: opts.stopAfterSteps,
       handleSignals: opts.handleSignals,
       progressStream: opts.progressStream,
       log: opts.log,
-      onStep: (info) => {
-        lastStep = info.step;
-        opts.onStep?.({ step: info.step, loss: info.loss, lr: info.lr });
-        if (c.evalInterval > 0 && info.step % c.evalInterval === 0) {
-          log(`Iter ${info.step}: Evaluating reward`);
-          const r = recordEval(info.step);
-          model.train(true);
-          log(`Iter ${info.step}: c_scores: ${r.chosenScore}, r_scores: ${r.rejectedScore}, diff: ${r.chosenScore - r.rejectedScore}, acc: ${r.acc}`);
-          intervalMetrics?.log(info.step, evalMetrics(r));
-        }
-      },
+      onStep: opts.onStep ? (info) => opts.onStep?.({ step: info.step, loss: info.loss, lr: info.lr }) : undefined,
     });
     let result: TrainingResult;
     try {
       result = await loop.run();
     } finally {
-      intervalMetrics?.close();
       optimizer.dispose();
     }
     let savedTo: string | null = null;
@@ -246,19 +215,11 @@ export class RewardTrainer {
 
   /**
    * A checkpoint: the same folder as the final save (LoRA fused, v_head, reward config; loadRewardModel reads it) plus,
-   * for LoRA runs, the unfused base weights of the LoRA layers and the LoRA factors, so a resume is exact.
+   * for LoRA runs, the resume-only LoRA file (as step 1), so a resume is exact.
    */
   private async saveCheckpointModel(dir: string): Promise<void> {
-    const m = this.model;
-    await m.save(dir, { tokenizer: this.tok.tokenizer });
-    if (!hasLora(m.body)) return;
-    const sd = m.body.stateDict();
-    const resume: StateDict = loraStateDict(m.body);
-    for (const name of loraLayers(m.body).keys()) {
-      const t = sd.get(`${name}.weight`);
-      if (t) resume.set(`${name}.weight`, t);
-    }
-    writeSafetensors(path.join(dir, LORA_RESUME_FILE), resume, { format: 'rlhfkit-lora-resume' });
+    await this.model.save(dir, { tokenizer: this.tok.tokenizer });
+    saveLoraResume(this.model.body, dir);
   }
 
   /** Puts a checkpoint's weights back into the model built with the same flags. */
@@ -270,13 +231,7 @@ export class RewardTrainer {
     const head = sd.get(V_HEAD_KEY);
     if (!head || head.shape.join(',') !== `1,${m.vHead.shape[0]}`) throw new Error(`${file}: no '${V_HEAD_KEY}' of shape [1, ${m.vHead.shape[0]}]; the checkpoint is not from this reward model`);
     tf.tidy(() => m.vHead.assign(tf.tensor2d(head.data as Float32Array, [m.vHead.shape[0], 1])));
-    if (!hasLora(m.body)) return;
-    const loraFile = path.join(dir, LORA_RESUME_FILE);
-    if (!fs.existsSync(loraFile)) throw new Error(`${dir}: no ${LORA_RESUME_FILE}, so this checkpoint is not from a LoRA run; resume it without --lora_dim`);
-    const lsd = readSafetensors(loraFile);
-    // The model file holds fused weights; the LoRA layers get their unfused base back, then their factors.
-    assignWeights(m.body, lsd, loraFile, { partial: true });
-    loadLoraStateDict(m.body, lsd, loraFile);
+    loadLoraResume(m.body, dir);
   }
 
   dispose(): void {

@@ -21,8 +21,6 @@ export type SftTrainArgs = Record<string, unknown>;
 export function sftTrainOptions(y: Argv): Argv<SftTrainArgs> {
   return addDsChatFlags(y, [...DATA_FLAG_NAMES, ...TRAINING_FLAG_NAMES], SFT_DEFAULTS as unknown as Record<string, unknown>)
     .option('mask_prompt', { alias: 'mask-prompt', type: 'boolean', default: SFT_DEFAULTS.maskPrompt, group: FLAG_GROUPS.data, describe: 'leave prompt tokens out of the loss (DeepSpeed-Chat trains on them)' })
-    .option('pad_to', { alias: 'pad-to', type: 'string', choices: ['longest', 'max_length'], default: SFT_DEFAULTS.padTo, group: FLAG_GROUPS.data, describe: 'pad batches to their longest row (same loss, faster) or to --max_seq_len as DeepSpeed-Chat' })
-    .option('max_grad_norm', { alias: 'max-grad-norm', type: 'number', default: SFT_DEFAULTS.maxGradNorm, group: FLAG_GROUPS.training, describe: 'gradient clipping by global norm (DeepSpeed-Chat: 1.0)' })
     // argparse semantics: a flag given twice keeps its last value (yargs would otherwise merge the values)
     .parserConfiguration({ 'duplicate-arguments-array': false })
     .strict()
@@ -31,13 +29,7 @@ export function sftTrainOptions(y: Argv): Argv<SftTrainArgs> {
 
 /** SftConfig from parsed `sft train` flags (before validation). */
 export function sftConfigFromArgs(args: SftTrainArgs): Partial<SftConfig> {
-  const c = configFromArgs<SftConfig>({ ...SFT_DEFAULTS }, args);
-  if (args.dropout === undefined) c.dropout = null;
-  if (args.resume_from_checkpoint === undefined) c.resumeFromCheckpoint = null;
-  if (args.backend === undefined) c.backend = null;
-  if (args.threads === undefined) c.threads = null;
-  if (args.deepspeed_config === undefined) c.deepspeedConfig = null;
-  return c;
+  return configFromArgs<SftConfig>(SFT_DEFAULTS, args);
 }
 
 async function runTrain(args: SftTrainArgs): Promise<void> {

@@ -27,12 +27,6 @@ export function sftBatch(items: readonly Phase1Item[], config: Pick<SftConfig, '
   return collatePhase1(items, { padTokenId, maxSeqLen: config.maxSeqLen, padTo: config.padTo, maskPrompt: config.maskPrompt });
 }
 
-/** Real (attended) tokens in a batch. */
-export function batchTokens(batch: Phase1Batch): number {
-  let n = 0;
-  for (const m of batch.attentionMask.data) n += m;
-  return n;
-}
 
 /** HF's causal-LM loss of one batch (model(**batch).loss); call inside tf.tidy or variableGrads. */
 export function sftLoss(model: CausalLM, batch: Phase1Batch): tf.Scalar {

@@ -1,7 +1,7 @@
 // Public API of @rlhfkit/sft: DeepSpeed-Chat step 1 (supervised fine-tuning) as SftConfig, SftTrainer, prompt evaluation and CLI.
 export { resolveSftConfig, SFT_DEFAULTS, SFT_TENSORBOARD_JOB, type SftConfig } from './config';
-export { batchTokens, evalBatches, loadSftDatasets, sftBatch, sftLoss } from './data';
-export { applyLora, loadCheckpointModel, LORA_RESUME_FILE, saveCheckpointModel, saveFinalModel, setUpGradientCheckpointing } from './model-io';
+export { evalBatches, loadSftDatasets, sftBatch, sftLoss } from './data';
+export { loadCheckpointModel, saveCheckpointModel, saveFinalModel } from './model-io';
 export { SFT_BETAS, SFT_RESUME_MUST_MATCH, SftTrainer, type SftResult, type SftTrainerOptions } from './trainer';
 export { answer, formatBlocks, formatColumns, resolvePrompts, runPromptEval, wrap, type PromptEvalOptions, type PromptEvalRow } from './prompt-eval';
 export { BUILTIN_PROMPTS, PROMPT_LANGUAGES, readPromptsFile, type PromptLanguage } from './prompts';

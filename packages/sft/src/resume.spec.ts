@@ -2,9 +2,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { listCheckpoints, loadPretrained, readSafetensorsHeader } from '@rlhfkit/core-tensor';
+import { listCheckpoints, loadPretrained, LORA_RESUME_FILE, readSafetensorsHeader } from '@rlhfkit/core-tensor';
 import type { SftConfig } from './config';
-import { LORA_RESUME_FILE } from './model-io';
 import { fastConfig, makeTempDir, QUIET, tinyOpt, useWasm } from './testing';
 import { SftTrainer } from './trainer';
 

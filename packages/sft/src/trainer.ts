@@ -2,14 +2,14 @@
 import * as path from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import {
-  AdamW, evaluateMeanLoss, getOptimizerGroupedParameters, loadModelForTraining, loadTrainingTokenizer, LrScheduler, TrainingLoop,
+  AdamW, applyLora, evaluateMeanLoss, getOptimizerGroupedParameters, loadModelForTraining, loadTrainingTokenizer, LrScheduler, setUpGradientCheckpointing, TrainingLoop,
   writeRunConfig, type CausalLM, type LossEvaluation, type ProgressStream, type StepInfo, type Tokenizer, type TrainingResult,
   type TrainingTask,
 } from '@rlhfkit/core-tensor';
-import { BatchSampler, type Phase1Batch, type Phase1Item, type SamplerState, type StepDatasets } from '@rlhfkit/data';
+import { attendedTokens, BatchSampler, type Phase1Batch, type Phase1Item, type SamplerState, type StepDatasets } from '@rlhfkit/data';
 import { resolveSftConfig, SFT_TENSORBOARD_JOB, type SftConfig } from './config';
-import { batchTokens, evalBatches, loadSftDatasets, sftBatch, sftLoss } from './data';
-import { applyLora, loadCheckpointModel, saveCheckpointModel, saveFinalModel, setUpGradientCheckpointing } from './model-io';
+import { evalBatches, loadSftDatasets, sftBatch, sftLoss } from './data';
+import { loadCheckpointModel, saveCheckpointModel, saveFinalModel } from './model-io';
 
 /** What a resumed run must share with the checkpoint's run to continue it exactly (data order, batches, LoRA, schedule). */
 export const SFT_RESUME_MUST_MATCH: readonly (keyof SftConfig)[] = [
@@ -118,7 +118,7 @@ export class SftTrainer {
       restoreSampler: (s) => BatchSampler.restore(s as SamplerState),
       makeBatch: (indices) => sftBatch(indices.map((i) => train[i]), this.config, pad),
       loss: (batch) => sftLoss(this.model, batch),
-      tokens: batchTokens,
+      tokens: attendedTokens,
       setTraining: (t) => this.model.train(t),
       evaluate: async () => {
         const e = this.evaluate();

@@ -2,9 +2,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { hubCacheDir, resolveDatasetDir, resolveHubDir, resolveModelDir, ResolveError } from './resolve';
+import { datasetsCacheDir, hubCacheDir, resolveDatasetDir, resolveHubDir, resolveModelDir, ResolveError } from './resolve';
 
-const ENV_KEYS = ['HF_HUB_CACHE', 'HUGGINGFACE_HUB_CACHE', 'HF_HOME', 'XDG_CACHE_HOME'] as const;
+const ENV_KEYS = ['HF_HUB_CACHE', 'HUGGINGFACE_HUB_CACHE', 'HF_HOME', 'XDG_CACHE_HOME', 'HF_DATASETS_CACHE'] as const;
 let saved: Partial<Record<(typeof ENV_KEYS)[number], string>>;
 let tmp: string;
 
@@ -53,6 +53,24 @@ test('cache root: HF_HUB_CACHE, else HF_HOME/hub, else XDG_CACHE_HOME/huggingfac
   expect(hubCacheDir()).toBe('/h/hub');
   process.env.HF_HUB_CACHE = '/c';
   expect(hubCacheDir()).toBe('/c');
+});
+
+test('the older HUGGINGFACE_HUB_CACHE name counts when HF_HUB_CACHE is unset; ~ expands', () => {
+  process.env.HF_HOME = '/h';
+  process.env.HUGGINGFACE_HUB_CACHE = '~/old';
+  expect(hubCacheDir()).toBe(path.join(os.homedir(), 'old'));
+});
+
+test('datasets cache: HF_DATASETS_CACHE, else HF_HOME/datasets, else XDG_CACHE_HOME/huggingface/datasets, else ~/.cache/huggingface/datasets', () => {
+  expect(datasetsCacheDir()).toBe(path.join(os.homedir(), '.cache', 'huggingface', 'datasets'));
+  process.env.XDG_CACHE_HOME = '/x';
+  expect(datasetsCacheDir()).toBe('/x/huggingface/datasets');
+  process.env.HF_HOME = '/h';
+  expect(datasetsCacheDir()).toBe('/h/datasets');
+  process.env.HF_HUB_CACHE = '/c'; // the hub cache setting does not move the datasets cache
+  expect(datasetsCacheDir()).toBe('/h/datasets');
+  process.env.HF_DATASETS_CACHE = '/d';
+  expect(datasetsCacheDir()).toBe('/d');
 });
 
 test('refs/main picks the snapshot, through HF_HUB_CACHE', () => {

@@ -20,13 +20,22 @@ function expandHome(p: string): string {
   return p === '~' || p.startsWith('~/') ? path.join(os.homedir(), p.slice(1)) : p;
 }
 
+/** Hugging Face's home folder, as huggingface_hub and datasets pick it: $HF_HOME, $XDG_CACHE_HOME/huggingface, ~/.cache/huggingface. */
+export function hfHomeDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.HF_HOME) return expandHome(env.HF_HOME);
+  return path.join(env.XDG_CACHE_HOME ? expandHome(env.XDG_CACHE_HOME) : path.join(os.homedir(), '.cache'), 'huggingface');
+}
+
 /** The hub cache folder, as huggingface_hub picks it: $HF_HUB_CACHE, $HF_HOME/hub, $XDG_CACHE_HOME/huggingface/hub, ~/.cache/huggingface/hub. */
 export function hubCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   if (env.HF_HUB_CACHE) return expandHome(env.HF_HUB_CACHE);
   if (env.HUGGINGFACE_HUB_CACHE) return expandHome(env.HUGGINGFACE_HUB_CACHE); // the older name of the same setting
-  if (env.HF_HOME) return path.join(expandHome(env.HF_HOME), 'hub');
-  if (env.XDG_CACHE_HOME) return path.join(expandHome(env.XDG_CACHE_HOME), 'huggingface', 'hub');
-  return path.join(os.homedir(), '.cache', 'huggingface', 'hub');
+  return path.join(hfHomeDir(env), 'hub');
+}
+
+/** The `datasets` library's cache (Arrow files load_dataset prepared): $HF_DATASETS_CACHE, else <HF home>/datasets. */
+export function datasetsCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  return env.HF_DATASETS_CACHE ? expandHome(env.HF_DATASETS_CACHE) : path.join(hfHomeDir(env), 'datasets');
 }
 
 function isDir(p: string): boolean {
@@ -43,9 +52,38 @@ export function hubRepoFolderName(kind: HubKind, repoId: string): string {
 }
 
 /**
+ * A repo's snapshot in the hub cache: `<cache>/models--org--name/snapshots/<rev>/` where rev is the one
+ * `refs/<revision>` names (or `revision` itself, a commit hash), or without a revision the one `refs/main` names,
+ * else the most recently modified snapshot. Each place looked at is appended to `searched`; undefined when none.
+ */
+export function findHubSnapshot(kind: HubKind, repoId: string, revision?: string, searched: string[] = [], cache = hubCacheDir()): string | undefined {
+  const repoDir = path.join(cache, hubRepoFolderName(kind, repoId));
+  const snapshots = path.join(repoDir, 'snapshots');
+  const refFile = path.join(repoDir, 'refs', revision ?? 'main');
+  let rev: string | undefined;
+  if (fs.existsSync(refFile)) rev = fs.readFileSync(refFile, 'utf8').trim();
+  else if (revision) rev = revision; // a commit hash given directly
+  if (rev) {
+    const snap = path.join(snapshots, rev);
+    searched.push(`${snap} (hub cache snapshot for ${revision ? `revision ${revision}` : 'refs/main'})`);
+    if (isDir(snap)) return snap;
+  }
+  if (revision) return undefined;
+  searched.push(`${snapshots}/* (most recent hub cache snapshot)`);
+  if (!isDir(snapshots)) return undefined;
+  const snaps = fs
+    .readdirSync(snapshots)
+    .filter((s) => !s.startsWith('.'))
+    .map((s) => path.join(snapshots, s))
+    .filter(isDir)
+    .map((s) => ({ s, t: fs.statSync(s).mtimeMs }))
+    .sort((a, b) => b.t - a.t || a.s.localeCompare(b.s));
+  return snaps[0]?.s;
+}
+
+/**
  * Resolves `nameOrPath` to a folder: the path itself if it is a folder; else, for a hub id (`org/name`,
- * optionally `@revision`), `<cache>/models--org--name/snapshots/<rev>/` where rev is the revision asked for,
- * else the one `refs/main` names, else the most recently modified snapshot. Throws a ResolveError listing
+ * optionally `@revision`), its hub cache snapshot (findHubSnapshot). Throws a ResolveError listing
  * every place looked at; it never touches the network.
  */
 export function resolveHubDir(kind: HubKind, nameOrPath: string): string {
@@ -60,31 +98,8 @@ export function resolveHubDir(kind: HubKind, nameOrPath: string): string {
   const revision = m?.[2];
   const validId = !looksLikePath && /^[\w.-]+(\/[\w.-]+)?$/.test(repoId) && !repoId.includes('..');
   if (validId) {
-    const cache = hubCacheDir();
-    const repoDir = path.join(cache, hubRepoFolderName(kind, repoId));
-    const snapshots = path.join(repoDir, 'snapshots');
-    const wanted = revision ?? 'main';
-    const refFile = path.join(repoDir, 'refs', wanted);
-    let rev: string | undefined;
-    if (fs.existsSync(refFile)) rev = fs.readFileSync(refFile, 'utf8').trim();
-    else if (revision) rev = revision; // a commit hash given directly
-    if (rev) {
-      const snap = path.join(snapshots, rev);
-      searched.push(`${snap} (hub cache snapshot for ${revision ? `revision ${revision}` : 'refs/main'})`);
-      if (isDir(snap)) return snap;
-    }
-    if (!revision) {
-      searched.push(`${snapshots}/* (most recent hub cache snapshot)`);
-      if (isDir(snapshots)) {
-        const snaps = fs
-          .readdirSync(snapshots)
-          .map((s) => path.join(snapshots, s))
-          .filter(isDir)
-          .map((s) => ({ s, t: fs.statSync(s).mtimeMs }))
-          .sort((a, b) => b.t - a.t);
-        if (snaps.length) return snaps[0].s;
-      }
-    }
+    const snap = findHubSnapshot(kind, repoId, revision, searched);
+    if (snap) return snap;
   }
   const what = kind === 'model' ? 'model' : 'dataset';
   throw new ResolveError(

@@ -6,7 +6,7 @@ import type { ModelConfig, RawConfig } from './config';
 import { ModuleFactory } from './factory';
 import { KVCache } from './kv-cache';
 import type { Linear } from './linear';
-import { causalBias, checkRange, combineBias, paddingBias, toIntTensor, toMaskTensor } from './masks';
+import { arangePositions, causalBias, checkRange, combineBias, paddingBias, toIntTensor, toMaskTensor } from './masks';
 import { ParamStore, toHfLayout, type WeightSource } from './params';
 import type { CausalLMOutputs, DecoderLayer, ForwardInputs, LayerContext, LayerRunner } from './types';
 import { generate, type GenerateInput, type GenerateOutput } from '../generation/generate';
@@ -82,10 +82,20 @@ export abstract class CausalLM {
   protected abstract tokenEmbeddingWeight(): tf.Variable;
   /** The untied LM head, or null when tied or bodyOnly. */
   protected abstract untiedHead(): Linear | null;
-  /** HF forward()'s position ids when none are passed (mask is float32 [b, past+q] or null). */
-  protected abstract defaultPositionIds(mask: tf.Tensor2D | null, past: number, q: number, b: number): tf.Tensor2D;
-  /** Position ids HF generate() uses for a (left-padded) prompt with this 0/1 mask. */
-  abstract generationPositionIds(mask: number[][]): number[][];
+  /**
+   * HF forward()'s position ids when none are passed (mask is float32 [b, past+q] or null). HF's default (GPT-2,
+   * LLaMA): past..past+q-1 whatever the mask (generate passes mask-derived ids explicitly).
+   */
+  protected defaultPositionIds(_mask: tf.Tensor2D | null, past: number, q: number, b: number): tf.Tensor2D {
+    return arangePositions(b, q, past);
+  }
+  /** Position ids HF generate() uses for a (left-padded) prompt with this 0/1 mask; HF's default: cumsum(mask) - 1, padding positions set to 1. */
+  generationPositionIds(mask: number[][]): number[][] {
+    return mask.map((row) => {
+      let n = 0;
+      return row.map((m) => (m ? ++n - 1 : 1));
+    });
+  }
   /** Rotary tables for these positions (LLaMA); null for learned positions. */
   protected ropeFor(_positionIds: tf.Tensor2D, _totalLen: number): LayerContext['rope'] {
     return null;

@@ -207,7 +207,7 @@ function ropeSettings(r: ConfigReader): { key: string; value: Record<string, unk
 }
 
 function parseRopeTheta(r: ConfigReader): number {
-  if (r.has('rope_theta')) return r.num('rope_theta');
+  if (r.has('rope_theta')) return r.num('rope_theta', 10000);
   const params = r.raw.rope_parameters as Record<string, unknown> | null | undefined;
   const theta = params && typeof params === 'object' ? params.rope_theta : undefined;
   if (theta === undefined) return 10000;

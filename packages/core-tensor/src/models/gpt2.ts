@@ -7,7 +7,6 @@ import { parseGpt2Config, type Gpt2Config } from './config';
 import type { Embedding } from './embedding';
 import type { ModuleFactory } from './factory';
 import type { Linear } from './linear';
-import { arangePositions } from './masks';
 import type { LayerNorm } from './norms';
 import type { WeightSource } from './params';
 import type { Architecture } from './registry';
@@ -93,19 +92,6 @@ export class Gpt2LMHeadModel extends CausalLM {
 
   protected untiedHead(): Linear | null {
     return this.head;
-  }
-
-  /** HF's forward: past..past+q-1 whatever the mask (generate passes mask-derived ids explicitly). */
-  protected defaultPositionIds(_mask: tf.Tensor2D | null, past: number, q: number, b: number): tf.Tensor2D {
-    return arangePositions(b, q, past);
-  }
-
-  /** HF generate: cumsum(mask) - 1, with padding positions set to 1. */
-  generationPositionIds(mask: number[][]): number[][] {
-    return mask.map((row) => {
-      let n = 0;
-      return row.map((m) => (m ? ++n - 1 : 1));
-    });
   }
 
   protected override positionRange(): [number, number] {

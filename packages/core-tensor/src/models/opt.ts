@@ -119,13 +119,14 @@ export class OptForCausalLM extends CausalLM {
   }
 
   /** HF: cumsum(mask)*mask - 1, the new tokens' slice; without a mask, past..past+q-1. */
-  protected defaultPositionIds(mask: tf.Tensor2D | null, past: number, q: number, b: number): tf.Tensor2D {
+  protected override defaultPositionIds(mask: tf.Tensor2D | null, past: number, q: number, b: number): tf.Tensor2D {
     if (!mask) return arangePositions(b, q, past);
     const pos = tf.sub(tf.mul(tf.cumsum(mask, 1), mask), 1); // [b, past + q]
     return tf.cast(tf.slice(pos, [0, past], [b, q]), 'int32') as tf.Tensor2D; // [b, q]
   }
 
-  generationPositionIds(mask: number[][]): number[][] {
+  /** OPT's generate: cumsum(mask) - 1, with padding positions at -1 (what its forward computes from the mask). */
+  override generationPositionIds(mask: number[][]): number[][] {
     return mask.map((row) => {
       let n = 0;
       return row.map((m) => (m ? ++n - 1 : -1));

@@ -52,7 +52,7 @@ describeBackends('architecture variants vs PyTorch reference', () => {
     const raw = JSON.parse(fs.readFileSync(path.join(src, 'config.json'), 'utf8')) as Record<string, unknown>;
     const scaling = raw.rope_scaling as Record<string, unknown>;
     expect(raw.rope_theta).not.toBe(10000); // the fixture's theta must differ from the default for this to test anything
-    const v5 = { ...raw, rope_parameters: { rope_type: scaling.type ?? scaling.rope_type, factor: scaling.factor, rope_theta: raw.rope_theta } };
+    const v5: Record<string, unknown> = { ...raw, rope_parameters: { rope_type: scaling.type ?? scaling.rope_type, factor: scaling.factor, rope_theta: raw.rope_theta } };
     delete v5.rope_theta;
     delete v5.rope_scaling;
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rope-v5-'));

@@ -43,6 +43,10 @@ export const DSCHAT_FLAGS = {
   max_prompt_seq_len: { type: 'number', default: 256, group: 'data', describe: 'maximum prompt length (step 3)' },
   add_eot_token: { type: 'boolean', default: false, group: 'data', describe: 'add --eot_token to the tokenizer as a special token' },
   eot_token: { type: 'string', default: '<|endoftext|>', group: 'data', describe: 'the end-of-text token --add_eot_token adds' },
+  pad_to: {
+    type: 'string', default: 'longest', choices: ['longest', 'max_length'], group: 'data',
+    describe: "pad each batch to its 'longest' row (same loss, faster) or to --max_seq_len as DeepSpeed-Chat (an rlhfkit addition)",
+  },
   // ---- model
   model_name_or_path: { type: 'string', group: 'model', describe: 'model folder, or a hub name found in the local Hugging Face cache' },
   dropout: { type: 'number', group: 'model', describe: "set the model's dropout / attention_dropout / activation_dropout (default: keep the config's)" },
@@ -58,6 +62,7 @@ export const DSCHAT_FLAGS = {
   num_warmup_steps: { type: 'number', default: 0, group: 'training', describe: 'linear warm-up steps of the schedule' },
   seed: { type: 'number', default: 1234, group: 'training', describe: 'seed for the data split, data order, initialisation and dropout' },
   output_dir: { type: 'string', group: 'training', describe: 'where the model, checkpoints and metrics.jsonl go' },
+  max_grad_norm: { type: 'number', default: 1.0, group: 'training', describe: 'gradient clipping by global norm (DeepSpeed-Chat: 1.0; an rlhfkit flag)' },
   compute_fp32_loss: {
     type: 'boolean', default: false, group: 'training', describe: 'compute the loss in float32 (always the case in rlhfkit)',
     unsupported: (v) => (v === true ? '--compute_fp32_loss: always on in rlhfkit, which computes everything in float32.' : null),
@@ -111,7 +116,7 @@ export type DsChatFlagName = keyof typeof DSCHAT_FLAGS;
 export const TRAINING_FLAG_NAMES: readonly DsChatFlagName[] = [
   'model_name_or_path', 'dropout', 'gradient_checkpointing',
   'per_device_train_batch_size', 'per_device_eval_batch_size', 'learning_rate', 'weight_decay', 'num_train_epochs',
-  'gradient_accumulation_steps', 'lr_scheduler_type', 'num_warmup_steps', 'seed', 'output_dir', 'compute_fp32_loss',
+  'gradient_accumulation_steps', 'lr_scheduler_type', 'num_warmup_steps', 'seed', 'output_dir', 'compute_fp32_loss', 'max_grad_norm',
   'lora_dim', 'lora_module_name', 'only_optimize_lora', 'lora_learning_rate',
   'save_steps', 'save_total_limit', 'resume_from_checkpoint',
   'enable_tensorboard', 'tensorboard_path', 'print_loss',
@@ -121,7 +126,7 @@ export const TRAINING_FLAG_NAMES: readonly DsChatFlagName[] = [
 
 /** The data flags steps 1 and 2 take. */
 export const DATA_FLAG_NAMES: readonly DsChatFlagName[] = [
-  'data_path', 'data_split', 'sft_only_data_path', 'data_output_path', 'data_dir', 'max_seq_len', 'add_eot_token', 'eot_token',
+  'data_path', 'data_split', 'sft_only_data_path', 'data_output_path', 'data_dir', 'max_seq_len', 'add_eot_token', 'eot_token', 'pad_to',
 ];
 
 /** `data_path` -> `data-path`. */
@@ -185,12 +190,14 @@ export function explainUnsupportedFlags(args: Record<string, unknown>, log: (lin
 /**
  * A config object from parsed flags: each key of `defaults` (camelCase) takes the value of its snake_case flag
  * when the flag was given or has a yargs default, else keeps the default. Keys with no flag keep their default.
+ * Arrays are copied, so the config never shares one with the defaults (yargs hands defaults back as they are).
  */
 export function configFromArgs<C extends object>(defaults: C, args: Record<string, unknown>): C {
-  const out: Record<string, unknown> = { ...(defaults as Record<string, unknown>) };
-  for (const key of Object.keys(out)) {
-    const v = args[camelToSnake(key)];
-    if (v !== undefined) out[key] = v;
+  const out: Record<string, unknown> = {};
+  for (const [key, d] of Object.entries(defaults)) {
+    const given: unknown = args[camelToSnake(key)];
+    const v = given !== undefined ? given : d;
+    out[key] = Array.isArray(v) ? [...(v as unknown[])] : v;
   }
   return out as C;
 }

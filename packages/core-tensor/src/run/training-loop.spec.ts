@@ -4,6 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { readMetrics } from '../metrics/metrics-logger';
+import { readEventFile } from '../metrics/tfevents';
 import type { CausalLM } from '../models/causal-lm';
 import { createModelFromConfig, loadPretrained } from '../models/load';
 import { causalLmLoss } from '../models/loss';
@@ -15,7 +16,8 @@ import { getOptimizerGroupedParameters } from '../train/param-groups';
 import { listCheckpoints, readRunConfig } from './checkpoint';
 import { evaluateMeanLoss } from './evaluate';
 import { loadWeightsInto } from './model-setup';
-import { NonFiniteLossError, TrainingLoop, truncateMetricsAfter, type ResumableSampler, type StepInfo, type TrainingTask } from './training-loop';
+import { TrainingLoop, truncateMetricsAfter } from './training-loop';
+import { NonFiniteLossError, type EvalPoint, type ResumableSampler, type StepInfo, type TrainingTask } from './training-task';
 
 const RAW = {
   model_type: 'opt', vocab_size: 64, hidden_size: 16, num_hidden_layers: 2, num_attention_heads: 2, ffn_dim: 32,
@@ -146,6 +148,40 @@ describe('TrainingLoop', () => {
       b.model.dispose();
     });
   }
+
+  test('evalInterval: evaluations every N optimizer steps, reaching metrics.jsonl and TensorBoard alike', async () => {
+    const out = path.join(root, 'interval');
+    const s = setup(TOTAL);
+    const lines: string[] = [];
+    const seen: EvalPoint[] = [];
+    const evaluate = s.task.evaluate!;
+    s.task.evaluate = (at) => {
+      seen.push(at);
+      return evaluate(at);
+    };
+    const tbDir = path.join(out, 'tb');
+    const r = await new TrainingLoop(s.task, { ...LOOP, outputDir: out, evalInterval: 2, evalName: 'loss', tensorboardDir: tbDir, log: (l) => lines.push(l) }).run();
+    // 3 optimizer steps an epoch: interval evals at 2, 4, 6; epoch evals after steps 3 and 6 (6 gets both, as DeepSpeed-Chat).
+    const want = [['start', 0, 0], ['interval', 2, 0], ['epoch', 3, 1], ['interval', 4, 1], ['interval', 6, 1], ['epoch', 6, 2]];
+    expect(r.evals.map((e) => [e.kind, e.step, e.epoch])).toEqual(want);
+    expect(seen.map((e) => [e.kind, e.step, e.epoch])).toEqual(want);
+    // Evaluation does not touch the training run: same losses as without it.
+    for (const [step, loss] of r.losses) expect(loss).toBe(full.losses.get(step));
+    expect(lines.filter((l) => /Evaluating/.test(l))).toEqual([
+      '***** Evaluating loss, Epoch 0/2 *****', 'Iter 2: Evaluating loss', '***** Evaluating loss, Epoch 1/2 *****',
+      'Iter 4: Evaluating loss', 'Iter 6: Evaluating loss', '***** Evaluating loss, Epoch 2/2 *****',
+    ]);
+    const jsonl = readMetrics(path.join(out, 'metrics.jsonl')).filter((m) => m['eval/loss'] !== undefined);
+    expect(jsonl.map((m) => m.step)).toEqual([0, 2, 3, 4, 6, 6]);
+    expect(jsonl.map((m) => m['eval/loss'])).toEqual(r.evals.map((e) => e.metrics['eval/loss']));
+    const tb = readEventFile(path.join(tbDir, fs.readdirSync(tbDir)[0]));
+    const tbEval = tb.flatMap((e) => e.values.filter((v) => v.tag === 'eval/loss').map((v) => [e.step, v.simpleValue]));
+    // TensorBoard stores float32.
+    expect(tbEval).toEqual(r.evals.map((e) => [e.step, Math.fround(e.metrics['eval/loss'])]));
+    expect(() => new TrainingLoop(s.task, { ...LOOP, outputDir: out, evalInterval: 1.5 })).toThrow(/eval_interval must be an integer >= 0, got 1.5/);
+    s.optimizer.dispose();
+    s.model.dispose();
+  });
 
   test('a checkpoint is an HF folder loadPretrained reads, with optimizer state, trainer state and the run config', async () => {
     const out = path.join(root, 'ckpt');

@@ -1,139 +1,17 @@
 // The step loop every trainer shares: epochs x micro-batches, accumulation, clipping, schedule, eval, metrics, checkpoints, resume, Ctrl-C.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type * as tf from '@tensorflow/tfjs';
 import { MetricsLogger, parseMetrics, type MetricValues } from '../metrics/metrics-logger';
-import { Progress, type ProgressStream } from '../metrics/progress';
+import { Progress } from '../metrics/progress';
 import { TensorBoardWriter } from '../metrics/tfevents';
-import type { Rng } from '../rng';
-import type { AdamW } from '../train/adamw';
 import { GradientAccumulator } from '../train/grad-accum';
 import { clipGradNorm } from '../train/grad-clip';
-import type { LrScheduler } from '../train/lr-schedule';
 import {
   loadOptimizerState, readRunConfig, readTrainerState, removeStaleTemps, resolveCheckpoint, RUN_CONFIG_FILE, RunCheckpointError,
   saveOptimizerState, TRAINER_STATE_FORMAT, writeCheckpoint, writeRunConfig, type TrainerState,
 } from './checkpoint';
 import { camelToSnake } from './flags';
-
-/** A batch sampler that can say where it is and be rebuilt there (data's BatchSampler fits). */
-export interface ResumableSampler {
-  next(): { indices: number[]; epoch: number; step: number };
-  readonly batchesPerEpoch: number;
-  /** True when the current epoch has no batches left. */
-  readonly epochDone: boolean;
-  /** JSON-able; must contain the current `epoch`. */
-  state(): { epoch: number };
-}
-
-/** What a step supplies to the loop: its model's variables, optimizer, data and loss. */
-export interface TrainingTask<B> {
-  /** Trainable variables by name: what gets gradients (the optimizer's parameters). */
-  readonly variables: Map<string, tf.Variable>;
-  readonly optimizer: AdamW;
-  readonly scheduler: LrScheduler;
-  readonly sampler: ResumableSampler;
-  /** A sampler positioned at a state saved by sampler.state(). */
-  restoreSampler(state: unknown): ResumableSampler;
-  /** Host-side batch for these dataset indices. */
-  makeBatch(indices: number[]): B;
-  /** The micro-batch loss (a differentiable scalar); runs inside tf.variableGrads, which frees its temporaries. */
-  loss(batch: B): tf.Scalar;
-  /** Tokens the batch trains on (for tokens/s). */
-  tokens(batch: B): number;
-  /** Dropout etc. on (true) or off. */
-  setTraining(training: boolean): void;
-  /** Evaluation metrics with grouped names (`eval/loss`, `eval/perplexity`); run before training and after each epoch. */
-  evaluate?(): Promise<MetricValues>;
-  /** Writes the model into a checkpoint folder (an HF folder loadPretrained reads, plus anything needed to resume). */
-  saveModel(dir: string): Promise<void>;
-  /** Restores the model saved by saveModel. */
-  loadModel(dir: string): Promise<void>;
-  /** RNG streams to save and restore (e.g. the model's dropout RNG). */
-  readonly rngs?: Record<string, Rng>;
-  /** Step-specific JSON state for the checkpoint, and its restore. */
-  extraState?(): Record<string, unknown>;
-  restoreExtraState?(state: Record<string, unknown>): void;
-}
-
-export interface TrainingLoopOptions {
-  /** metrics.jsonl, the run config and checkpoints/ go here. */
-  outputDir: string;
-  /** Names the step in the saved config and progress line, e.g. 'sft'. */
-  stepName: string;
-  /** The resolved config, saved beside every checkpoint. */
-  config: object;
-  numEpochs: number;
-  gradientAccumulationSteps?: number;
-  /** Global-norm clipping (DeepSpeed-Chat's gradient_clipping 1.0). */
-  maxGradNorm?: number;
-  /** Checkpoint every N optimizer steps; 0 = only at the end of each epoch. */
-  saveSteps?: number;
-  /** Keep the newest N checkpoints; 0 = all. */
-  saveTotalLimit?: number;
-  /** A checkpoint folder or 'latest'. */
-  resumeFromCheckpoint?: string | null;
-  /** Print every micro-batch loss, as DeepSpeed-Chat's --print_loss. */
-  printLoss?: boolean;
-  /** Folder for TensorBoard event files; null/undefined = none. */
-  tensorboardDir?: string | null;
-  /** Evaluate before the first step (default true; skipped when resuming). */
-  evalAtStart?: boolean;
-  /** Stop (with a checkpoint) after this many optimizer steps, as if interrupted. */
-  stopAfterSteps?: number;
-  /**
-   * Config keys that must equal the checkpoint's for a resume to continue the same run (batch size, seed, data,
-   * ...); a difference is an error naming the flag. Keys in `resumeMayChange` differing only get a note.
-   */
-  resumeMustMatch?: readonly string[];
-  resumeMayChange?: readonly string[];
-  /** Stop cleanly on SIGINT/SIGTERM (default true). */
-  handleSignals?: boolean;
-  /** Message lines (default: stderr). */
-  log?: (line: string) => void;
-  /** Progress line stream (default: stderr). */
-  progressStream?: ProgressStream;
-  /** Called after every optimizer step (tests, custom logging). */
-  onStep?: (info: StepInfo) => void;
-}
-
-export interface StepInfo {
-  step: number;
-  epoch: number;
-  loss: number;
-  lr: number;
-  gradNorm: number;
-}
-
-export interface EvalRecord {
-  step: number;
-  /** Epochs finished when it ran (0 = before training). */
-  epoch: number;
-  metrics: MetricValues;
-}
-
-export interface TrainingResult {
-  status: 'completed' | 'interrupted';
-  /** Optimizer steps done (including those before a resume). */
-  globalStep: number;
-  totalSteps: number;
-  /** Mean micro-batch loss of each optimizer step run in this process, by step. */
-  losses: Map<number, number>;
-  evals: EvalRecord[];
-  lastCheckpoint: string | null;
-  resumedFrom: string | null;
-}
-
-/** A NaN or infinite loss or gradient: the run stops before the update, so nothing broken is applied or saved. */
-export class NonFiniteLossError extends Error {
-  constructor(readonly step: number, readonly epoch: number, readonly microBatch: number, what: string, lastCheckpoint: string | null) {
-    super(
-      `${what} at step ${step} (epoch ${epoch + 1}, micro-batch ${microBatch + 1}); the update was not applied and nothing was saved. ` +
-        `Lower --learning_rate, check the data, or resume from ${lastCheckpoint ?? 'an earlier checkpoint'} with --resume_from_checkpoint.`,
-    );
-    this.name = 'NonFiniteLossError';
-  }
-}
+import { NonFiniteLossError, type EvalPoint, type ResumableSampler, type TrainingLoopOptions, type TrainingResult, type TrainingTask } from './training-task';
 
 /** Drops metrics.jsonl lines past `step` (from the part of an interrupted run after its last checkpoint). */
 export function truncateMetricsAfter(file: string, step: number): number {
@@ -176,6 +54,8 @@ export class TrainingLoop<B> {
     const baseLog = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
     this.log = (line) => (this.progress && !o.log ? this.progress.log(line) : baseLog(line));
     if (!Number.isInteger(o.numEpochs) || o.numEpochs < 1) throw new RangeError(`num_train_epochs must be an integer >= 1, got ${o.numEpochs}`);
+    const every = o.evalInterval ?? 0;
+    if (!Number.isInteger(every) || every < 0) throw new RangeError(`eval_interval must be an integer >= 0, got ${o.evalInterval}`);
   }
 
   /** Ask the loop to stop at the next optimizer-step boundary (after saving a checkpoint). */
@@ -223,21 +103,24 @@ export class TrainingLoop<B> {
     };
     for (const s of signals) process.on(s, onSignal);
 
-    const evaluate = async (epochsDone: number): Promise<void> => {
+    const evalInterval = o.evalInterval ?? 0;
+    const what = o.evalName ? `Evaluating ${o.evalName}` : 'Evaluating';
+    const evaluate = async (kind: EvalPoint['kind'], epochsDone: number): Promise<void> => {
       if (!task.evaluate) return;
-      this.log(`***** Evaluating, Epoch ${epochsDone}/${o.numEpochs} *****`);
+      this.log(kind === 'interval' ? `Iter ${globalStep}: ${what}` : `***** ${what}, Epoch ${epochsDone}/${o.numEpochs} *****`);
       const t0 = performance.now();
       task.setTraining(false);
-      const values = await task.evaluate();
+      const at: EvalPoint = { kind, step: globalStep, epoch: epochsDone };
+      const values = await task.evaluate(at);
       task.setTraining(true);
       const all = { ...values, 'time/eval': (performance.now() - t0) / 1000 };
       logMetrics(globalStep, all);
-      result.evals.push({ step: globalStep, epoch: epochsDone, metrics: values });
+      result.evals.push({ ...at, metrics: values });
       this.log(formatMetrics(values));
     };
 
     try {
-      if (!resumedFrom && o.evalAtStart !== false) await evaluate(0);
+      if (!resumedFrom && o.evalAtStart !== false) await evaluate('start', 0);
       task.setTraining(true);
       this.progress = new Progress({ total: totalSteps, label: o.stepName, startStep: globalStep, stream: o.progressStream });
       let windowLosses: number[] = [];
@@ -286,7 +169,9 @@ export class TrainingLoop<B> {
         windowLosses = [];
         windowTokens = 0;
 
-        if (epochEnd) await evaluate(mb.epoch + 1);
+        // Like DeepSpeed-Chat's step 2, an interval that falls on an epoch's last step evaluates twice.
+        if (evalInterval > 0 && globalStep % evalInterval === 0) await evaluate('interval', mb.epoch);
+        if (epochEnd) await evaluate('epoch', mb.epoch + 1);
         // The loop is synchronous between awaits; signal handlers run only when the event loop gets a turn.
         await yieldToEventLoop();
         const stopNow = this.stopRequested || (o.stopAfterSteps !== undefined && globalStep >= o.stopAfterSteps);

@@ -16,22 +16,26 @@ export const wangrui6ZhihuKol: DatasetAdapter = {
   ),
 };
 
-const miraclColumns = ['query', 'positive_passages', 'negative_passages'];
 const firstPassage = (s: Sample, key: string): string | null => s.text(key, 0, 'text');
 
-export const cohereMiraclZhQueries: DatasetAdapter = {
-  name: 'Cohere/miracl-zh-queries-22-12',
-  cleanName: 'Cohere_miracl_zh_queries_22_12',
-  columns: miraclColumns,
-  train: TRAIN,
-  eval: { split: 'dev' },
-  hasRejected: true,
-  ...questionAnswer(
-    (s) => s.text('query'),
-    (s) => firstPassage(s, 'positive_passages'),
-    (s) => firstPassage(s, 'negative_passages'),
-  ),
-};
+/** Cohere's MIRACL query sets: the first positive passage is the chosen answer, the first negative the rejected. */
+function miracl(name: string, cleanName: string): DatasetAdapter {
+  return {
+    name,
+    cleanName,
+    columns: ['query', 'positive_passages', 'negative_passages'],
+    train: TRAIN,
+    eval: { split: 'dev' },
+    hasRejected: true,
+    ...questionAnswer(
+      (s) => s.text('query'),
+      (s) => firstPassage(s, 'positive_passages'),
+      (s) => firstPassage(s, 'negative_passages'),
+    ),
+  };
+}
+
+export const cohereMiraclZhQueries = miracl('Cohere/miracl-zh-queries-22-12', 'Cohere_miracl_zh_queries_22_12');
 
 export const helloSimpleAiHc3Chinese: DatasetAdapter = {
   name: 'Hello-SimpleAI/HC3-Chinese',
@@ -68,19 +72,7 @@ function mkqa(name: string, lang: string): DatasetAdapter {
 export const mkqaChinese = mkqa('mkqa-Chinese', 'zh_cn');
 export const mkqaJapanese = mkqa('mkqa-Japanese', 'ja');
 
-export const cohereMiraclJaQueries: DatasetAdapter = {
-  name: 'Cohere/miracl-ja-queries-22-12',
-  cleanName: 'Cohere_miracl_ja_queries_22_12',
-  columns: miraclColumns,
-  train: TRAIN,
-  eval: { split: 'dev' },
-  hasRejected: true,
-  ...questionAnswer(
-    (s) => s.text('query'),
-    (s) => firstPassage(s, 'positive_passages'),
-    (s) => firstPassage(s, 'negative_passages'),
-  ),
-};
+export const cohereMiraclJaQueries = miracl('Cohere/miracl-ja-queries-22-12', 'Cohere_miracl_ja_queries_22_12');
 
 export const lmqgQgJaquad: DatasetAdapter = {
   name: 'lmqg/qg_jaquad',

@@ -1,7 +1,7 @@
 // The `rlhfkit/demo` adapter: the built-in demo dataset in rm-static format, built on first use.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { preformatted, TRAIN } from '../adapters/format';
+import { dahoasRmStatic } from '../adapters/english';
 import type { DatasetAdapter } from '../adapters/types';
 import { DataError } from '../errors';
 import { loadFolderRows } from '../raw-dataset';
@@ -14,14 +14,11 @@ async function demoRoot(dataPath: string): Promise<string> {
   throw new DataError(`demo dataset folder not found; pass 'rlhfkit/demo' for the built-in copy or a folder made by ensureDemoDataset().`, { file: dataPath });
 }
 
+/** Dahoas/rm-static's layout and text formats, read from the built-in copy. */
 export const rlhfkitDemo: DatasetAdapter = {
+  ...dahoasRmStatic,
   name: 'rlhfkit/demo',
   cleanName: 'rlhfkit_demo',
-  columns: ['prompt', 'chosen', 'rejected'],
-  train: TRAIN,
-  eval: { split: 'test' },
-  hasRejected: true,
-  ...preformatted(),
   async load(ctx) {
     return loadFolderRows(rlhfkitDemo, await demoRoot(ctx.dataPath));
   },
