@@ -1,8 +1,11 @@
 // Standard-model benchmark (shared/bench/README.md): training and greedy-generation tokens/s on one backend.
-// Run: npx tsx tools/bench/model.ts [--threads N] [--quick] [--only train|generate] [--profile]
+// Run: npx tsx tools/bench/model.ts [--threads N] [--quick] [--only train|generate] [--profile] [--native 0|1]
+// (--native 0: matmuls on XNNPACK only, and ' xnnpack' appended to the line names).
 // Prints one JSON object per line; tools/bench/run.ts runs it once per thread count and adds the baseline.
 import * as tf from '@tensorflow/tfjs';
+import { setWasmFastPaths } from '../../packages/core-tensor/src/backend/fast-paths';
 import { initBackend } from '../../packages/core-tensor/src/backend/init-backend';
+import { nativeGemmAddon, nativeMatMulStatus } from '../../packages/core-tensor/src/backend/native-gemm';
 import { causalLmLoss } from '../../packages/core-tensor/src/models/loss';
 import type { CausalLM } from '../../packages/core-tensor/src/models/causal-lm';
 import { AdamW } from '../../packages/core-tensor/src/train/adamw';
@@ -137,7 +140,14 @@ async function main(): Promise<void> {
   const profile = process.argv.includes('--profile');
   const info = await initBackend({ backend: argValue('--backend') ?? 'wasm', threads, quiet: true });
   const shape = STANDARD_SHAPE;
-  const tag = `${info.name} ${info.threads}t`;
+  const native = (argValue('--native') ?? '1') !== '0';
+  setWasmFastPaths({ nativeMatMul: native });
+  // Build or load the native kernel before timing anything; say which matmul ran in every line.
+  let matmul = 'xnnpack';
+  if (info.name !== 'wasm') matmul = `${info.name} backend`;
+  else if (native && nativeGemmAddon() != null) matmul = `native ${nativeMatMulStatus().kernel} ${nativeMatMulStatus().threads}t`;
+  else if (native) matmul = `xnnpack (native unavailable: ${nativeMatMulStatus().reason})`;
+  const tag = `${info.name} ${info.threads}t${native ? '' : ' xnnpack'}`;
   const model = buildStandardModel(0);
   try {
     if (only == null || only === 'train') {
@@ -146,7 +156,7 @@ async function main(): Promise<void> {
       emit({
         name: `train standard ${tag}`, tokens_per_s: round1((shape.trainBatch * shape.trainSeq) / ms * 1000), step_ms_median: round1(ms),
         step_ms_min: round1(Math.min(...f.stepMs)), step_cpu_ms_median: round1(median(f.cpuMs)), steps: f.stepMs.length, loss_first_last: [f.losses[0], f.losses[f.losses.length - 1]].map((x) => Math.round(x * 1e4) / 1e4),
-        leaked_tensors: f.leaked, backend: info.name, threads: info.threads,
+        leaked_tensors: f.leaked, backend: info.name, threads: info.threads, matmul,
       });
       if (profile) {
         const t = makeTrainStep(model);
@@ -166,7 +176,7 @@ async function main(): Promise<void> {
       emit({
         name: `generate standard ${tag}`, tokens_per_s: round1(g.newTokens / ms * 1000), best_tokens_per_s: round1(g.newTokens / Math.min(...g.runMs) * 1000),
         run_ms_median: round1(ms), run_cpu_ms_median: round1(median(g.cpuMs)), ms_per_token_step: Math.round((ms / shape.newTokens) * 1000) / 1000, runs: g.runMs.length,
-        leaked_tensors: g.leaked, backend: info.name, threads: info.threads,
+        leaked_tensors: g.leaked, backend: info.name, threads: info.threads, matmul,
       });
       if (profile) {
         const rng = new Rng(9);

@@ -1,7 +1,8 @@
 // `npm run bench`: every benchmark as JSON lines, with the PyTorch baseline measured in the same run and the ratio.
 // Options: --quick (fewer steps, one round), --only NAME[,NAME] (model | train | generate | kernels | sft | reward),
 // --threads 1,2 (wasm thread counts for the standard model), --rounds N (torch/ours alternations; default 2,
-// 1 with --quick). Never part of `npm test`.
+// 1 with --quick), --native on,off (the standard model with the native matmul kernel, with XNNPACK only, or
+// both in the same rounds; default on). Never part of `npm test`.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -20,6 +21,7 @@ const QUICK = process.argv.includes('--quick');
 const ONLY = (argValue('--only') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
 const THREADS = (argValue('--threads') ?? '1,2').split(',').map(Number);
 const ROUNDS = Number(argValue('--rounds') ?? (QUICK ? '1' : '2'));
+const NATIVE = (argValue('--native') ?? 'on').split(',').map((s) => s.trim()).filter(Boolean);
 
 for (const o of ONLY) {
   if (!(GROUPS as readonly string[]).includes(o)) {
@@ -29,6 +31,10 @@ for (const o of ONLY) {
 }
 if (!Number.isInteger(ROUNDS) || ROUNDS < 1) {
   process.stderr.write(`bench: --rounds takes a whole number >= 1, got '${argValue('--rounds')}'\n`);
+  process.exit(2);
+}
+if (NATIVE.length === 0 || NATIVE.some((v) => v !== 'on' && v !== 'off')) {
+  process.stderr.write(`bench: --native takes on, off or on,off, got '${argValue('--native')}'\n`);
   process.exit(2);
 }
 for (const n of THREADS) {
@@ -97,9 +103,20 @@ function benchModel(threads: number, torchWhyNot: string | null): void {
       if (t.figures != null) torchRuns.push(t.figures);
       else torchError = t.error ?? 'torch_baseline.py failed';
     }
-    const r = runJsonLines(process.execPath, tsxArgs('model.ts', ['--threads', String(threads), ...only, ...(QUICK ? ['--quick'] : [])]), 1_800_000);
-    for (const line of r.lines) ours.set(String(line.name), [...(ours.get(String(line.name)) ?? []), line]);
-    if (r.error != null) errors.push(r.error);
+    for (const native of NATIVE) {
+      const args = ['--threads', String(threads), '--native', native === 'on' ? '1' : '0', ...only, ...(QUICK ? ['--quick'] : [])];
+      const r = runJsonLines(process.execPath, tsxArgs('model.ts', args), 1_800_000);
+      for (const line of r.lines) ours.set(String(line.name), [...(ours.get(String(line.name)) ?? []), line]);
+      if (r.error != null) errors.push(r.error);
+    }
+  }
+  // With both matmul settings measured, each native line also says what XNNPACK alone gave in the same rounds.
+  for (const [name, lines] of ours) {
+    const xnn = ours.get(`${name} xnnpack`);
+    if (xnn == null) continue;
+    const mine = median(lines.map((l) => Number(l.tokens_per_s)));
+    const theirs = median(xnn.map((l) => Number(l.tokens_per_s)));
+    lines[lines.length - 1] = { ...lines[lines.length - 1], xnnpack_tokens_per_s: round1(theirs), speedup_vs_xnnpack: round3(mine / theirs) };
   }
   for (const [name, lines] of ours) {
     const key = name.startsWith('train') ? 'train_tokens_per_s' : name.startsWith('generate') ? 'gen_tokens_per_s' : null;

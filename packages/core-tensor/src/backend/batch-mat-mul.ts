@@ -1,6 +1,7 @@
 // Wraps wasm's BatchMatMul/_FusedMatMul so transposes and batches run on XNNPACK's fast batch-1 path.
 import * as tf from '@tensorflow/tfjs';
 import { KernelArgs, KernelResult, runWasmKernel, unwrapWasmKernel, wrapWasmKernel } from './kernel-wrap';
+import { runNativeMatMul } from './native-gemm';
 import { asWasm, makeView, releaseView, tensorData, WasmBackend } from './wasm-internals';
 
 /**
@@ -160,6 +161,8 @@ function batchMatMulWrapper(stock: tf.KernelConfig): (args: KernelArgs) => Kerne
     const transposeB = Boolean(args.attrs?.transposeB);
     if (a.dtype === 'float32' && b.dtype === 'float32') {
       const plan = planMatMul(a.shape, b.shape, transposeA, transposeB);
+      const native = runNativeMatMul(asWasm(args.backend), a, b, transposeA, transposeB, plan);
+      if (native != null) return native;
       if (useFastPath(plan, transposeA, transposeB)) {
         return fastBatchMatMul(asWasm(args.backend), a, b, transposeA, transposeB, plan);
       }
@@ -197,6 +200,27 @@ function epilogue(backend: WasmBackend, mm: tf.TensorInfo, inputs: tf.NamedTenso
   return y;
 }
 
+/**
+ * _FusedMatMul on the native kernel, with the bias (when it is one value per output column) and relu done in
+ * its final pass; any other bias or activation runs after it as in epilogue. Null when native does not run.
+ */
+function fusedNative(
+  backend: WasmBackend, a: tf.TensorInfo, b: tf.TensorInfo, transposeA: boolean, transposeB: boolean,
+  inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap,
+): tf.TensorInfo | null {
+  const plan = planMatMul(a.shape, b.shape, transposeA, transposeB);
+  const bias = inputs.bias as tf.TensorInfo | undefined;
+  const perColumn = bias != null && bias.dtype === 'float32' && bias.shape.length > 0 &&
+    bias.shape[bias.shape.length - 1] === plan.n && bias.shape.slice(0, -1).every((d) => d === 1);
+  const nativeBias = perColumn ? (bias as tf.TensorInfo) : null;
+  const relu = String(attrs.activation ?? 'linear') === 'relu' && (bias == null || nativeBias != null);
+  const mm = runNativeMatMul(backend, a, b, transposeA, transposeB, plan, nativeBias, relu);
+  if (mm == null) return null;
+  const rest: tf.NamedTensorInfoMap = { ...inputs };
+  if (nativeBias != null) delete rest.bias;
+  return epilogue(backend, mm, rest, relu ? { ...attrs, activation: 'linear' } : attrs);
+}
+
 function fusedMatMulWrapper(stock: tf.KernelConfig): (args: KernelArgs) => KernelResult {
   return (args) => {
     const a = args.inputs.a as tf.TensorInfo;
@@ -204,6 +228,10 @@ function fusedMatMulWrapper(stock: tf.KernelConfig): (args: KernelArgs) => Kerne
     const attrs = args.attrs ?? {};
     const transposeA = Boolean(attrs.transposeA);
     const transposeB = Boolean(attrs.transposeB);
+    if (a.dtype === 'float32' && b.dtype === 'float32') {
+      const native = fusedNative(asWasm(args.backend), a, b, transposeA, transposeB, args.inputs, attrs);
+      if (native != null) return native;
+    }
     const plainBatch1 = !transposeA && !transposeB &&
       tf.util.sizeFromShape(a.shape.slice(0, -2)) === 1 && tf.util.sizeFromShape(b.shape.slice(0, -2)) === 1;
     if (plainBatch1 || a.dtype !== 'float32' || b.dtype !== 'float32') return stock.kernelFunc(args);

@@ -12,6 +12,8 @@ export const wasmFastPaths = {
   linearNoGrad: true,
   /** AdamW's update as one SIMD pass per parameter. */
   adamw: true,
+  /** Large matmuls on the native AVX2/AVX-512 sgemm (native-gemm.ts), built at first use; XNNPACK otherwise. */
+  nativeMatMul: true,
 };
 
 export type WasmFastPath = keyof typeof wasmFastPaths;

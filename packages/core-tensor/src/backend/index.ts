@@ -6,3 +6,4 @@ export {
 export { registerWasmKernels, type WasmKernelReport } from './wasm-kernels';
 export { backendCliOptions, type BackendCliArgs } from './cli-options';
 export { setWasmFastPaths, wasmFastPaths, type WasmFastPath } from './fast-paths';
+export { configureNativeMatMul, nativeMatMulStatus, type NativeMatMulStatus } from './native-gemm';

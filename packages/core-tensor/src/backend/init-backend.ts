@@ -1,6 +1,7 @@
 // Picks and starts the compute backend once per process: tfjs-node-gpu, tfjs-node, wasm, then cpu.
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
+import { configureNativeMatMul } from './native-gemm';
 import { asWasm } from './wasm-internals';
 import { registerWasmKernels, WasmKernelReport } from './wasm-kernels';
 import { disableWasmThreads, MAX_WASM_THREADS, patchForWasmThreads, releaseWasmWorkers } from './wasm-threads';
@@ -186,6 +187,7 @@ async function start(opts: InitBackendOptions, choice: BackendChoice, from: stri
       notes.push(why);
     } else if (name === 'wasm') {
       const wasmKernels = registerWasmKernels();
+      configureNativeMatMul({ threads });
       try {
         const w = await startWasm(threads, notes, Boolean(opts.quiet));
         return { ...base, name, tfjsBackend: tf.getBackend(), simd: w.simd, threads: w.threads, wasmKernels };

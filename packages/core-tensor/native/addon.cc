@@ -1,0 +1,245 @@
+// rlhfkit native sgemm: the Node-API surface (gemm on a Float32Array heap, kernel and thread settings).
+#define NAPI_VERSION 8
+#include <node_api.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "gemm.h"
+
+namespace rlhfkit {
+namespace {
+
+struct State {
+  KernelChoice sets[8];
+  int nsets = 0;
+  const KernelSet* active = nullptr;
+  int threads = 1;
+};
+
+State& state() {
+  static State* s = [] {
+    State* st = new State();
+    st->nsets = kernel_sets(st->sets, 8);
+    for (int i = 0; i < st->nsets; ++i) {
+      if (st->sets[i].supported) {
+        st->active = st->sets[i].set;
+        break;
+      }
+    }
+    return st;
+  }();
+  return *s;
+}
+
+napi_value throw_error(napi_env env, const std::string& msg) {
+  napi_throw_error(env, "ERR_RLHFKIT_NATIVE", ("rlhfkit native gemm: " + msg).c_str());
+  return nullptr;
+}
+
+#define CHECK_NAPI(call)                                           \
+  do {                                                             \
+    if ((call) != napi_ok) return throw_error(env, #call " failed"); \
+  } while (0)
+
+bool get_i64(napi_env env, napi_value v, int64_t* out) {
+  double d;
+  if (napi_get_value_double(env, v, &d) != napi_ok) return false;
+  if (!(d >= -9007199254740992.0 && d <= 9007199254740992.0) || d != static_cast<double>(static_cast<int64_t>(d))) {
+    return false;
+  }
+  *out = static_cast<int64_t>(d);
+  return true;
+}
+
+bool get_bool(napi_env env, napi_value v, bool* out) { return napi_get_value_bool(env, v, out) == napi_ok; }
+
+/** An optional Int32Array of per-batch operand indices (`present` false for null/undefined: 0, 1, 2, ...). */
+bool get_index(napi_env env, napi_value v, bool* present, const int32_t** data, size_t* len) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok) return false;
+  *present = !(t == napi_null || t == napi_undefined);
+  *data = nullptr;
+  *len = 0;
+  if (!*present) return true;
+  napi_typedarray_type type;
+  void* p = nullptr;
+  if (napi_get_typedarray_info(env, v, &type, len, &p, nullptr, nullptr) != napi_ok) return false;
+  if (type != napi_int32_array || (p == nullptr && *len > 0)) return false;
+  *data = static_cast<const int32_t*>(p);
+  return true;
+}
+
+/**
+ * gemm(heap, batch, m, n, k, transA, transB, aOff, aStride, bOff, bStride, cOff, biasOff, relu, aIndex, bIndex)
+ * heap: a Float32Array over the whole wasm memory (ArrayBuffer or SharedArrayBuffer). Offsets and strides
+ * count floats. Item i: C_i = op(A_{aIndex[i]}) · op(B_{bIndex[i]}) [+ bias] [relu], with
+ * A_j at aOff + j*aStride, B_j at bOff + j*bStride, C_i at cOff + i*m*n; biasOff < 0 means no bias.
+ */
+napi_value Gemm(napi_env env, napi_callback_info info) {
+  size_t argc = 16;
+  napi_value argv[16];
+  CHECK_NAPI(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  if (argc != 16) return throw_error(env, "expected 16 arguments, got " + std::to_string(argc));
+  napi_typedarray_type type;
+  size_t len = 0;
+  void* data = nullptr;
+  if (napi_get_typedarray_info(env, argv[0], &type, &len, &data, nullptr, nullptr) != napi_ok ||
+      type != napi_float32_array) {
+    return throw_error(env, "heap must be a Float32Array");
+  }
+  if (data == nullptr && len > 0) return throw_error(env, "the heap's data pointer is not available");
+  int64_t v[16];
+  const int ints[] = {1, 2, 3, 4, 7, 8, 9, 10, 11, 12};
+  for (int i : ints) {
+    if (!get_i64(env, argv[i], &v[i])) return throw_error(env, "argument " + std::to_string(i) + " must be an integer");
+  }
+  bool trans_a, trans_b, relu;
+  if (!get_bool(env, argv[5], &trans_a) || !get_bool(env, argv[6], &trans_b) || !get_bool(env, argv[13], &relu)) {
+    return throw_error(env, "transA, transB and relu must be booleans");
+  }
+  bool has_a_index, has_b_index;
+  const int32_t* a_index;
+  const int32_t* b_index;
+  size_t a_len, b_len;
+  if (!get_index(env, argv[14], &has_a_index, &a_index, &a_len) ||
+      !get_index(env, argv[15], &has_b_index, &b_index, &b_len)) {
+    return throw_error(env, "aIndex and bIndex must be Int32Arrays or null");
+  }
+  const int64_t batch = v[1], m = v[2], n = v[3], k = v[4];
+  const int64_t a_off = v[7], a_stride = v[8], b_off = v[9], b_stride = v[10], c_off = v[11], bias_off = v[12];
+  if (batch < 0 || m <= 0 || n <= 0 || k < 0) return throw_error(env, "bad sizes");
+  if ((has_a_index && a_len < static_cast<size_t>(batch)) || (has_b_index && b_len < static_cast<size_t>(batch))) {
+    return throw_error(env, "an index array is shorter than the batch");
+  }
+  const int64_t heap = static_cast<int64_t>(len);
+  // Every operand is a dense block of rows*cols floats, whatever its transpose: check each lies in the heap.
+  auto inside = [heap](int64_t off, int64_t size) { return off >= 0 && size >= 0 && off <= heap - size; };
+  float* base = static_cast<float*>(data);
+  std::vector<GemmProblem> problems(static_cast<size_t>(batch));
+  for (int64_t i = 0; i < batch; ++i) {
+    const int64_t ai = has_a_index ? a_index[i] : i;
+    const int64_t bi = has_b_index ? b_index[i] : i;
+    const int64_t ao = a_off + ai * a_stride, bo = b_off + bi * b_stride, co = c_off + i * m * n;
+    if (ai < 0 || bi < 0 || !inside(ao, m * k) || !inside(bo, k * n) || !inside(co, m * n) ||
+        (bias_off >= 0 && !inside(bias_off, n))) {
+      return throw_error(env, "batch item " + std::to_string(i) + " reaches outside the heap");
+    }
+    GemmProblem& g = problems[static_cast<size_t>(i)];
+    g.a = base + ao;
+    g.rsa = trans_a ? 1 : k;
+    g.csa = trans_a ? m : 1;
+    g.b = base + bo;
+    g.rsb = trans_b ? 1 : n;
+    g.csb = trans_b ? k : 1;
+    g.c = base + co;
+    g.ldc = n;
+    g.bias = bias_off >= 0 ? base + bias_off : nullptr;
+    g.relu = relu;
+    g.m = m;
+    g.n = n;
+    g.k = k;
+  }
+  State& st = state();
+  if (!gemm_batch(*st.active, problems.data(), batch, st.threads)) {
+    return throw_error(env, "out of memory for packing buffers");
+  }
+  return nullptr;
+}
+
+/** setThreads(n): threads for later calls, capped at the CPUs this process may use; returns the count used. */
+napi_value SetThreads(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK_NAPI(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  int64_t n;
+  if (argc < 1 || !get_i64(env, argv[0], &n) || n < 1) return throw_error(env, "setThreads takes an integer >= 1");
+  state().threads = static_cast<int>(std::min<int64_t>({n, pool::hardware_threads(), 64}));
+  napi_value out;
+  CHECK_NAPI(napi_create_int32(env, state().threads, &out));
+  return out;
+}
+
+/**
+ * Whether 'auto' may pick this set. The AVX-512 kernels are compiled and inspected but have not yet run on an
+ * AVX-512 machine of ours (the development VMs expose AVX2+FMA only), so 'auto' takes them only with
+ * RLHFKIT_NATIVE_AVX512=1; naming them (RLHFKIT_NATIVE_KERNEL=avx512f) always works.
+ */
+bool auto_may_pick(const KernelSet* set) {
+  if (std::strcmp(set->name, "avx512f") != 0) return true;
+  const char* opt_in = std::getenv("RLHFKIT_NATIVE_AVX512");
+  return opt_in != nullptr && std::strcmp(opt_in, "1") == 0;
+}
+
+/** setKernel(name): 'auto' (the best verified set this CPU runs) or one kernel set's name; returns the active name. */
+napi_value SetKernel(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK_NAPI(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  char name[64] = {0};
+  size_t got = 0;
+  if (argc < 1 || napi_get_value_string_utf8(env, argv[0], name, sizeof(name), &got) != napi_ok) {
+    return throw_error(env, "setKernel takes a string");
+  }
+  State& st = state();
+  const KernelSet* chosen = nullptr;
+  for (int i = 0; i < st.nsets && chosen == nullptr; ++i) {
+    const KernelChoice& c = st.sets[i];
+    const bool is_auto = std::strcmp(name, "auto") == 0;
+    if (c.supported && ((is_auto && auto_may_pick(c.set)) || std::strcmp(name, c.set->name) == 0)) chosen = c.set;
+  }
+  if (chosen == nullptr) return throw_error(env, std::string("kernel '") + name + "' is unknown or unsupported here");
+  st.active = chosen;
+  napi_value out;
+  CHECK_NAPI(napi_create_string_utf8(env, chosen->name, NAPI_AUTO_LENGTH, &out));
+  return out;
+}
+
+/** info(): { kernel, threads, hardwareThreads, kernels: [{ name, supported, mr, nr }] }. */
+napi_value Info(napi_env env, napi_callback_info) {
+  State& st = state();
+  napi_value out, list, v;
+  CHECK_NAPI(napi_create_object(env, &out));
+  CHECK_NAPI(napi_create_string_utf8(env, st.active->name, NAPI_AUTO_LENGTH, &v));
+  CHECK_NAPI(napi_set_named_property(env, out, "kernel", v));
+  CHECK_NAPI(napi_create_int32(env, st.threads, &v));
+  CHECK_NAPI(napi_set_named_property(env, out, "threads", v));
+  CHECK_NAPI(napi_create_int32(env, pool::hardware_threads(), &v));
+  CHECK_NAPI(napi_set_named_property(env, out, "hardwareThreads", v));
+  CHECK_NAPI(napi_create_array_with_length(env, st.nsets, &list));
+  for (int i = 0; i < st.nsets; ++i) {
+    napi_value e;
+    CHECK_NAPI(napi_create_object(env, &e));
+    CHECK_NAPI(napi_create_string_utf8(env, st.sets[i].set->name, NAPI_AUTO_LENGTH, &v));
+    CHECK_NAPI(napi_set_named_property(env, e, "name", v));
+    CHECK_NAPI(napi_get_boolean(env, st.sets[i].supported, &v));
+    CHECK_NAPI(napi_set_named_property(env, e, "supported", v));
+    CHECK_NAPI(napi_create_int32(env, st.sets[i].set->mr, &v));
+    CHECK_NAPI(napi_set_named_property(env, e, "mr", v));
+    CHECK_NAPI(napi_create_int32(env, st.sets[i].set->nr, &v));
+    CHECK_NAPI(napi_set_named_property(env, e, "nr", v));
+    CHECK_NAPI(napi_set_element(env, list, i, e));
+  }
+  CHECK_NAPI(napi_set_named_property(env, out, "kernels", list));
+  return out;
+}
+
+napi_value Init(napi_env env, napi_value exports) {
+  const napi_property_descriptor props[] = {
+      {"gemm", nullptr, Gemm, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"setKernel", nullptr, SetKernel, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_default, nullptr},
+  };
+  if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return nullptr;
+  return exports;
+}
+
+}  // namespace
+}  // namespace rlhfkit
+
+NAPI_MODULE_INIT() { return rlhfkit::Init(env, exports); }

@@ -1,0 +1,62 @@
+// rlhfkit native sgemm: shared declarations of the micro-kernels, the blocked driver and the thread pool.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace rlhfkit {
+
+// Micro-kernel flags: add the tile to what C holds, and clamp at zero after the bias.
+constexpr int kAccumulate = 1;
+constexpr int kRelu = 2;
+
+/**
+ * C[MR x NR] (row stride ldc) = [C +] Ap · Bp [+ bias] [relu], where Ap is kc steps of MR floats (one
+ * column of the A tile each) and Bp kc rows of NR floats, ldb apart (NR when packed, B's row stride when
+ * B is read in place). bias (NR floats) and relu are only passed on the last k block.
+ */
+using MicroKernel = void (*)(long kc, const float* ap, const float* bp, long ldb, float* c, long ldc, int flags,
+                             const float* bias);
+
+/** One instruction set's micro-kernels and the block sizes tuned for it. */
+struct KernelSet {
+  const char* name;
+  int mr, nr;      // register tile
+  int mc, kc, nc;  // cache blocks (mc a multiple of mr, nc of nr)
+  MicroKernel rows[17];  // rows[r]: a tile of r <= mr rows (A still packed mr wide); rows[mr] is the main one
+};
+
+/** The kernel sets this binary holds, best first; `supported` says whether this CPU (and OS) can run each. */
+struct KernelChoice {
+  const KernelSet* set;
+  bool supported;
+};
+int kernel_sets(KernelChoice* out, int cap);
+
+/**
+ * One matrix product, row-major with free strides: A(i,p) = a[i*rsa + p*csa], B(p,j) = b[p*rsb + j*csb],
+ * C(i,j) = c[i*ldc + j]. bias: n floats or null.
+ */
+struct GemmProblem {
+  const float* a; long rsa, csa;
+  const float* b; long rsb, csb;
+  float* c; long ldc;
+  const float* bias;
+  bool relu;
+  long m, n, k;
+};
+
+/**
+ * Runs `count` problems with the kernel set `ks` on up to `threads` threads (the caller's thread included).
+ * Returns false, with nothing computed, when its packing buffers could not be allocated.
+ */
+bool gemm_batch(const KernelSet& ks, const GemmProblem* problems, long count, int threads);
+
+// The worker pool: threads beyond the caller's, created on demand, parked on a condition variable.
+namespace pool {
+/** Runs fn(tid) for tid in [0, n) with tid 0 on the calling thread; returns when all are done. */
+void run(int n, void (*fn)(int tid, void* ctx), void* ctx);
+/** How many hardware threads this process may use (affinity mask aware). */
+int hardware_threads();
+}  // namespace pool
+
+}  // namespace rlhfkit

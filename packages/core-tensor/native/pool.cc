@@ -1,0 +1,106 @@
+// rlhfkit native sgemm: a small worker pool that never keeps Node alive and never outlives a clean exit badly.
+#if defined(__linux__)
+#include <sched.h>
+#endif
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+
+#include "gemm.h"
+
+namespace rlhfkit {
+namespace pool {
+namespace {
+
+// Workers park on a condition variable between regions. The pool is allocated once and never freed, and its
+// threads are detached: at process exit nothing joins or destroys them (a joinable std::thread destroyed by a
+// static destructor would call std::terminate), and plain OS threads do not hold Node's event loop open.
+struct Pool {
+  std::mutex mu;
+  std::condition_variable wake;
+  uint64_t generation = 0;
+  int started = 0;
+  void (*fn)(int, void*) = nullptr;
+  void* ctx = nullptr;
+  int n = 0;
+  std::atomic<int> pending{0};
+  std::mutex done_mu;
+  std::condition_variable done;
+};
+
+Pool* the_pool() {
+  static Pool* p = new Pool();
+  return p;
+}
+
+void worker_main(Pool* p, int tid) {
+  uint64_t seen = 0;
+  for (;;) {
+    void (*fn)(int, void*);
+    void* ctx;
+    int n;
+    {
+      std::unique_lock<std::mutex> lk(p->mu);
+      p->wake.wait(lk, [&] { return p->generation != seen; });
+      seen = p->generation;
+      fn = p->fn;
+      ctx = p->ctx;
+      n = p->n;
+    }
+    if (tid >= n) continue;
+    fn(tid, ctx);
+    if (p->pending.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      std::lock_guard<std::mutex> lk(p->done_mu);
+      p->done.notify_one();
+    }
+  }
+}
+
+}  // namespace
+
+int hardware_threads() {
+#if defined(__linux__)
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    const int n = CPU_COUNT(&set);
+    if (n > 0) return n;
+  }
+#endif
+  const unsigned h = std::thread::hardware_concurrency();
+  return h > 0 ? static_cast<int>(h) : 1;
+}
+
+void run(int n, void (*fn)(int tid, void* ctx), void* ctx) {
+  if (n <= 1) {
+    fn(0, ctx);
+    return;
+  }
+  Pool* p = the_pool();
+  {
+    std::lock_guard<std::mutex> lk(p->mu);
+    while (p->started < n - 1) {
+      std::thread(worker_main, p, ++p->started).detach();
+    }
+    p->fn = fn;
+    p->ctx = ctx;
+    p->n = n;
+    p->pending.store(n - 1, std::memory_order_release);
+    ++p->generation;
+  }
+  p->wake.notify_all();
+  fn(0, ctx);
+  // The other parts usually finish about when ours does: spin a little before sleeping.
+  for (int i = 0; i < 20000 && p->pending.load(std::memory_order_acquire) > 0; ++i) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+  }
+  std::unique_lock<std::mutex> lk(p->done_mu);
+  p->done.wait(lk, [&] { return p->pending.load(std::memory_order_acquire) == 0; });
+}
+
+}  // namespace pool
+}  // namespace rlhfkit
