@@ -128,7 +128,8 @@ run('native sgemm build', () => {
     const { cxx, log } = fakeCompiler(cache, 0);
     const key = nativeBuildKey(defaultSourceDir(), cxx, 'fake-cxx 1.0');
     fs.mkdirSync(path.join(cache, key));
-    const dead = spawnSync(process.execPath, ['-e', 'console.log(process.pid)'], { encoding: 'utf8' });
+    // process.stdout.write, not console.log: under nx FORCE_COLOR is set and console.log would colour the number.
+    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
     fs.writeFileSync(path.join(cache, key, 'build.lock'), `${dead.stdout.trim()} 2020-01-01T00:00:00Z\n`);
     const started = Date.now();
     const r = buildNativeGemm({ cxx, cacheDir: cache });

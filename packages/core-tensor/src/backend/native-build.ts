@@ -140,7 +140,10 @@ function sleepMs(ms: number): void {
 /** A lock whose process is gone (same machine), or older than any build may take. */
 function lockIsStale(lock: string): boolean {
   try {
-    const pid = Number(fs.readFileSync(lock, 'utf8').split(' ')[0]);
+    const text = fs.readFileSync(lock, 'utf8');
+    const pid = Number(text.split(' ')[0]);
+    // We always write "<pid> <time>"; a lock with text but no pid was not written by us: stale.
+    if (text.trim() !== '' && !(Number.isInteger(pid) && pid > 0)) return true;
     if (Number.isInteger(pid) && pid > 0) {
       try {
         process.kill(pid, 0);
