@@ -15,6 +15,7 @@ export {
   DEFAULT_MAX_SHARD_SIZE, parseShardSize, planShards, readShardedCheckpoint, readShardIndex, shardFileName,
   writeShardedSafetensors, type SaveShardedOptions, type SaveShardedResult, type ShardIndex,
 } from './io/sharding';
+export { lineColumnAt, readJsonFile, type ReadJsonOptions } from './io/file-io';
 export { readTorchBin } from './io/torch-bin';
 export { ZipArchive, type ZipEntry } from './io/zip';
 export { unpickle, PickleError, type PickleGlobal, type PickleHooks } from './io/pickle';

@@ -1,7 +1,7 @@
 // Finds a dataset's files on disk: a local folder, the Hugging Face hub cache (core-tensor's lookup) or the datasets cache; then its split files.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { datasetsCacheDir, findHubSnapshot } from '@rlhfkit/core-tensor';
+import { datasetsCacheDir, findHubSnapshot, readJsonFile } from '@rlhfkit/core-tensor';
 import { DataError } from './errors';
 import { formatOf, type DataFormat } from './readers';
 
@@ -113,19 +113,15 @@ export function splitOfFile(rel: string): string | undefined {
 
 const FORMAT_RANK: Record<DataFormat, number> = { parquet: 0, arrow: 1, jsonl: 2, json: 2 };
 
-function readJsonFile(file: string): unknown {
-  try {
-    return JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch (err) {
-    throw new DataError(`unreadable metadata (${err instanceof Error ? err.message : String(err)}).`, { file });
-  }
+function readMetadata(file: string): unknown {
+  return readJsonFile(file, { what: 'the dataset metadata', error: (detail) => new DataError(`${detail}.`, { file }) });
 }
 
 /** Files of a `datasets.save_to_disk` Dataset folder, in the order state.json lists them. */
 function savedDatasetFiles(dir: string): string[] {
   const state = path.join(dir, 'state.json');
   if (fs.existsSync(state)) {
-    const files = (readJsonFile(state) as { _data_files?: { filename: string }[] })._data_files;
+    const files = (readMetadata(state) as { _data_files?: { filename: string }[] })._data_files;
     if (Array.isArray(files) && files.length) return files.map((f) => path.join(dir, f.filename));
   }
   return fs.readdirSync(dir).filter((n) => n.endsWith('.arrow')).sort().map((n) => path.join(dir, n));
@@ -141,7 +137,7 @@ export function findSplitFiles(root: string, config?: string): Map<string, strin
   const splits = new Map<string, string[]>();
   const dict = path.join(root, 'dataset_dict.json');
   if (fs.existsSync(dict)) {
-    const names = (readJsonFile(dict) as { splits?: string[] }).splits ?? [];
+    const names = (readMetadata(dict) as { splits?: string[] }).splits ?? [];
     for (const s of names) splits.set(s, savedDatasetFiles(path.join(root, s)));
     return splits;
   }

@@ -1,6 +1,6 @@
 // DeepSpeed-Chat's rw_eval: score prompt/answer pairs (or single answers) with a trained reward model.
-import * as fs from 'node:fs';
 import type { Tokenizer } from '@rlhfkit/core-tensor';
+import { readJsonTable } from '@rlhfkit/data';
 import type { RewardModel } from './reward-model';
 
 export interface PairToScore {
@@ -83,35 +83,11 @@ export async function scoreAnswers(model: RewardModel, tokenizer: Tokenizer, ans
 
 /**
  * Pairs or answers from a .json (array) or .jsonl file: rows with prompt + chosen + rejected are pairs, rows with
- * prompt + answer (or response) are single answers. Errors name the file and line.
+ * prompt + answer (or response) are single answers (data's JSON reader: .json, .jsonl, .gz). Errors name the file and line.
  */
 export function readScoreFile(file: string): { pairs: PairToScore[]; answers: AnswerToScore[] } {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new Error(`--file ${file}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
-  const rows: { row: unknown; where: string }[] = [];
-  const trimmed = text.trimStart();
-  if (trimmed.startsWith('[')) {
-    let arr: unknown;
-    try {
-      arr = JSON.parse(text);
-    } catch (e) {
-      throw new Error(`${file}: not valid JSON (${(e as Error).message})`);
-    }
-    (arr as unknown[]).forEach((row, i) => rows.push({ row, where: `${file}: row ${i}` }));
-  } else {
-    text.split('\n').forEach((line, i) => {
-      if (line.trim() === '') return;
-      try {
-        rows.push({ row: JSON.parse(line), where: `${file}:${i + 1}` });
-      } catch (e) {
-        throw new Error(`${file}:${i + 1}: not a JSON object (${(e as Error).message})`);
-      }
-    });
-  }
+  const table = readJsonTable(file);
+  const rows = table.rows.map((row, k) => ({ row, where: `${file}, ${table.locate(k)}` }));
   const pairs: PairToScore[] = [];
   const answers: AnswerToScore[] = [];
   for (const { row, where } of rows) {

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import {
   AdamW, applyLora, assignWeights, findWeightsFile, getOptimizerGroupedParameters, loadLoraResume, loadModelForTraining, loadStateDict, LrScheduler,
-  resolveModelDir, saveLoraResume, setUpGradientCheckpointing, TrainingLoop, writeRunConfig, type MetricValues, type ProgressStream,
+  readModelConfigs, resolveModelDir, saveLoraResume, setUpGradientCheckpointing, TrainingLoop, writeRunConfig, type MetricValues, type ProgressStream,
   type TrainingResult, type TrainingTask,
 } from '@rlhfkit/core-tensor';
 import { attendedTokens, BatchSampler, collatePhase2, createStepDatasets, type Phase2Batch, type Phase2Item, type SamplerState } from '@rlhfkit/data';
@@ -73,8 +73,8 @@ export class RewardTrainer {
     const c = resolveRewardConfig(config);
     const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
     const dir = resolveModelDir(c.modelNameOrPath);
-    const raw = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
-    const saved = readRewardConfigBlock(raw, path.join(dir, 'config.json'));
+    const { configFile, raw } = readModelConfigs(dir);
+    const saved = readRewardConfigBlock(raw, configFile);
     const tok = await loadRewardTokenizer(dir, String(raw.model_type), {
       addEotToken: c.addEotToken,
       eotToken: c.eotToken,

@@ -6,7 +6,7 @@ export { OptForCausalLM, optArchitecture } from './opt';
 export { LlamaForCausalLM, llamaArchitecture } from './llama';
 export { Gpt2LMHeadModel, gpt2Architecture } from './gpt2';
 export { registerArchitecture, getArchitecture, parseModelConfig, supportedModelTypes, type Architecture } from './registry';
-export { loadPretrained, createModelFromConfig, CheckpointSource, type LoadOptions, type CreateModelOptions } from './load';
+export { loadPretrained, createModelFromConfig, CheckpointSource, readModelConfigs, type LoadOptions, type CreateModelOptions } from './load';
 export { saveModel, type SaveOptions } from './save';
 export { causalLmLoss, gatherLogProbs, IGNORE_INDEX } from './loss';
 export { KVCache } from './kv-cache';

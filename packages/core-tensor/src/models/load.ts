@@ -2,6 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { findWeightsFile, loadStateDict } from '../io/checkpoint';
+import { readJsonFile } from '../io/file-io';
 import { CheckpointError, type StateDict } from '../io/host-tensor';
 import { resolveModelDir } from '../io/resolve';
 import type { CausalLM } from './causal-lm';
@@ -23,20 +24,25 @@ export interface LoadOptions {
 /** Buffers HF never loads from a file (GPT-2's causal-mask buffers, old rotary caches); skipped silently. */
 const IGNORED_KEYS = [/(^|\.)attn\.(masked_)?bias$/, /rotary_emb\.inv_freq$/];
 
-function readJson(file: string, what: string): RawConfig {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new ConfigError(`${file}: cannot read ${what} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+function readConfigJson(file: string, what: string): RawConfig {
+  return readJsonFile<RawConfig>(file, { what, object: true, error: (detail) => new ConfigError(`${file}: ${detail}`) });
+}
+
+/**
+ * A model folder's config.json (required) and generation_config.json (optional). A missing config.json, or either
+ * file not holding a JSON object, is a ConfigError naming the file.
+ */
+export function readModelConfigs(dir: string): { configFile: string; raw: RawConfig; generationConfig: RawConfig | null } {
+  const configFile = path.join(dir, 'config.json');
+  if (!fs.existsSync(configFile)) {
+    throw new ConfigError(`${dir}: no config.json; a model folder needs config.json next to its weights (as save_pretrained writes it)`);
   }
-  try {
-    const v = JSON.parse(text) as unknown;
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not a JSON object');
-    return v as RawConfig;
-  } catch (e) {
-    throw new ConfigError(`${file}: ${what} is not a valid JSON object (${(e as Error).message})`);
-  }
+  const genFile = path.join(dir, 'generation_config.json');
+  return {
+    configFile,
+    raw: readConfigJson(configFile, 'config.json'),
+    generationConfig: fs.existsSync(genFile) ? readConfigJson(genFile, 'generation_config.json') : null,
+  };
 }
 
 /**
@@ -120,15 +126,9 @@ export async function loadPretrained(dirOrName: string, opts: LoadOptions = {}):
     throw new Error(`loadPretrained: dtype '${String(opts.dtype)}' is not supported; rlhfkit computes in float32 (F16/BF16 weights are converted on load)`);
   }
   const dir = resolveModelDir(dirOrName);
-  const configFile = path.join(dir, 'config.json');
-  if (!fs.existsSync(configFile)) {
-    throw new ConfigError(`${dir}: no config.json; a model folder needs config.json next to its weights (as save_pretrained writes it)`);
-  }
-  const raw = readJson(configFile, 'config.json');
+  const { configFile, raw, generationConfig } = readModelConfigs(dir);
   const arch = getArchitecture(raw, configFile);
   const config = arch.parseConfig(raw, configFile) as ModelConfig;
-  const genFile = path.join(dir, 'generation_config.json');
-  const generationConfig = fs.existsSync(genFile) ? readJson(genFile, 'generation_config.json') : null;
   const weights = findWeightsFile(dir).file;
   const sd = loadStateDict(weights);
   const source = new CheckpointSource(sd, weights, configFile, arch, config);

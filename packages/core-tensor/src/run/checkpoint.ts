@@ -1,7 +1,7 @@
 // Resumable run checkpoints: <output>/checkpoints/checkpoint-<step>, written to a temp folder then renamed, newest N kept.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { writeFileAtomic } from '../io/file-io';
+import { readJsonFile, writeFileAtomic } from '../io/file-io';
 import { readSafetensors, writeSafetensors } from '../io/safetensors';
 import type { RngState } from '../rng';
 import { joinAdamWState, splitAdamWState, type AdamW, type ParamGroup } from '../train/adamw';
@@ -111,18 +111,10 @@ function writeJson(file: string, value: unknown): void {
   writeFileAtomic(file, [Buffer.from(JSON.stringify(value, null, 2) + '\n', 'utf8')]);
 }
 
-export function readJsonFile<T>(file: string, what: string): T {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new RunCheckpointError(`${file}: cannot read ${what} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
-  try {
-    return JSON.parse(text) as T;
-  } catch (e) {
-    throw new RunCheckpointError(`${file}: ${what} is not valid JSON (${(e as Error).message}); the checkpoint is damaged, resume from an older one`);
-  }
+function readRunJson<T>(file: string, what: string): T {
+  return readJsonFile<T>(file, {
+    what, hint: 'the checkpoint is damaged, resume from an older one', error: (detail) => new RunCheckpointError(`${file}: ${detail}`),
+  });
 }
 
 /** Writes the resolved config (what `--help` flags resolved to) as JSON. */
@@ -132,7 +124,7 @@ export function writeRunConfig(dir: string, step: string, config: object): void 
 }
 
 export function readRunConfig(dir: string): { step: string; config: Record<string, unknown> } {
-  return readJsonFile(path.join(dir, RUN_CONFIG_FILE), 'the run config');
+  return readRunJson(path.join(dir, RUN_CONFIG_FILE), 'the run config');
 }
 
 /** AdamW state as optimizer.safetensors (moments) + optimizer.json (groups, per-parameter step counts). */
@@ -143,14 +135,14 @@ export function saveOptimizerState(dir: string, optimizer: AdamW): void {
 }
 
 export function loadOptimizerState(dir: string, optimizer: AdamW): void {
-  const meta = readJsonFile<{ groups: ParamGroup[]; steps: Record<string, number> }>(path.join(dir, OPTIMIZER_META_FILE), 'the optimizer state');
+  const meta = readRunJson<{ groups: ParamGroup[]; steps: Record<string, number> }>(path.join(dir, OPTIMIZER_META_FILE), 'the optimizer state');
   const file = path.join(dir, OPTIMIZER_TENSORS_FILE);
   const tensors = Object.keys(meta.steps).length ? readSafetensors(file) : new Map();
   optimizer.loadStateDict(joinAdamWState(meta, tensors));
 }
 
 export function readTrainerState(dir: string): TrainerState {
-  const s = readJsonFile<TrainerState>(path.join(dir, TRAINER_STATE_FILE), 'the trainer state');
+  const s = readRunJson<TrainerState>(path.join(dir, TRAINER_STATE_FILE), 'the trainer state');
   if (s.format !== TRAINER_STATE_FORMAT || !Number.isInteger(s.globalStep)) {
     throw new RunCheckpointError(`${dir}/${TRAINER_STATE_FILE}: unknown format ${String(s.format)}; it was written by another rlhfkit version`);
   }

@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { readSafetensors } from '../io/safetensors';
-import type { RawConfig } from '../models/config';
+import { ConfigError, type RawConfig } from '../models/config';
 import { createModelFromConfig, loadPretrained } from '../models/load';
 import { useBackend } from '../testing/backends';
 import { gpt2Tokenizer } from '../tokenizer/load';
@@ -33,6 +33,22 @@ describe('loadModelForTraining', () => {
     }
   });
   afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
+
+  test('a damaged config.json or generation_config.json is a ConfigError naming the file, for training and plain loads', async () => {
+    const dir = path.join(root, 'damaged');
+    fs.cpSync(path.join(root, 'opt'), dir, { recursive: true });
+    const gen = path.join(dir, 'generation_config.json');
+    fs.writeFileSync(gen, '{"max_length": 20,');
+    for (const load of [() => loadModelForTraining(dir), () => loadPretrained(dir)]) {
+      await expect(load()).rejects.toThrow(ConfigError);
+      await expect(load()).rejects.toThrow(`${gen}: cannot parse generation_config.json as JSON (`);
+    }
+    fs.rmSync(gen);
+    fs.writeFileSync(path.join(dir, 'config.json'), '["opt"]');
+    await expect(loadModelForTraining(dir)).rejects.toThrow(`${path.join(dir, 'config.json')}: config.json must be a JSON object, found a list`);
+    fs.rmSync(path.join(dir, 'config.json'));
+    await expect(loadModelForTraining(dir)).rejects.toThrow(`${dir}: no config.json; a model folder needs config.json next to its weights`);
+  });
 
   test('roundUpVocab: DeepSpeed-Chat pads len(tokenizer) to a multiple of 8', () => {
     expect(roundUpVocab(50257)).toBe(50264);

@@ -7,7 +7,7 @@ import { CheckpointError, type StateDict } from '../io/host-tensor';
 import { resolveModelDir } from '../io/resolve';
 import type { CausalLM } from '../models/causal-lm';
 import { ConfigError, type ModelConfig, type RawConfig } from '../models/config';
-import { CheckpointSource } from '../models/load';
+import { CheckpointSource, readModelConfigs } from '../models/load';
 import { transpose2d, type ParamKind, type WeightSource } from '../models/params';
 import { getArchitecture } from '../models/registry';
 import { DSCHAT_LORA_NAMES } from '../train/param-groups';
@@ -93,15 +93,6 @@ export interface TrainingModelOptions {
   log?: (line: string) => void;
 }
 
-function readConfig(file: string): RawConfig {
-  if (!fs.existsSync(file)) throw new ConfigError(`${path.dirname(file)}: no config.json; a model folder needs config.json next to its weights`);
-  try {
-    return JSON.parse(fs.readFileSync(file, 'utf8')) as RawConfig;
-  } catch (e) {
-    throw new ConfigError(`${file}: not valid JSON (${(e as Error).message})`);
-  }
-}
-
 /**
  * Loads an HF causal LM folder (or local hub-cache name) the way DeepSpeed-Chat prepares models for training
  * (create_hf_model): dropout override, end/pad token ids, and the vocabulary resized to a multiple of 8. Saving
@@ -110,8 +101,7 @@ function readConfig(file: string): RawConfig {
 export async function loadModelForTraining(dirOrName: string, opts: TrainingModelOptions = {}): Promise<CausalLM> {
   const log = opts.log ?? (() => undefined);
   const dir = resolveModelDir(dirOrName);
-  const configFile = path.join(dir, 'config.json');
-  const raw = readConfig(configFile);
+  const { configFile, raw, generationConfig } = readModelConfigs(dir);
   const arch = getArchitecture(raw, configFile);
   const original = arch.parseConfig(raw, configFile) as ModelConfig;
   configureDropout(raw, opts.dropout, log);
@@ -127,8 +117,6 @@ export async function loadModelForTraining(dirOrName: string, opts: TrainingMode
     }
   }
   const config = arch.parseConfig(raw, configFile) as ModelConfig;
-  const genFile = path.join(dir, 'generation_config.json');
-  const generationConfig = fs.existsSync(genFile) ? (JSON.parse(fs.readFileSync(genFile, 'utf8')) as RawConfig) : null;
   const weights = findWeightsFile(dir).file;
   const sd = loadStateDict(weights);
   const inner = new CheckpointSource(sd, weights, configFile, arch, original);
@@ -186,8 +174,7 @@ export interface TrainingTokenizerOptions {
 export async function loadTrainingTokenizer(dirOrName: string, opts: TrainingTokenizerOptions = {}): Promise<Tokenizer> {
   const dir = resolveModelDir(dirOrName);
   const tok = await loadTokenizer(dir);
-  const cfgFile = path.join(dir, 'config.json');
-  const modelType = fs.existsSync(cfgFile) ? String((readConfig(cfgFile) as RawConfig).model_type ?? '') : '';
+  const modelType = fs.existsSync(path.join(dir, 'config.json')) ? String(readModelConfigs(dir).raw.model_type ?? '') : '';
   if (modelType === 'llama') {
     if (tok.padToken === undefined) tok.padToken = '[PAD]';
   } else {

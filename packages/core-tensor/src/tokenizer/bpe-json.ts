@@ -1,5 +1,6 @@
 // Builds a byte-level BPE tokenizer.json (GPT-2 / OPT style) from vocab.json + merges.txt, since the binding has no ByteLevel decoder.
 import * as fs from 'node:fs';
+import { readJsonFile } from '../io/file-io';
 import type { AddedTokenSpec } from './config';
 import { TokenizerError } from './config';
 
@@ -42,14 +43,10 @@ export function addedTokenJson(t: AddedTokenSpec): AddedTokenJson {
 
 /** Reads vocab.json (token -> id). */
 export function readVocabJson(file: string): Record<string, number> {
-  let v: unknown;
-  try {
-    v = JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new TokenizerError(`${file}: cannot read the BPE vocabulary (${(e as Error).message})`);
-  }
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new TokenizerError(`${file}: the BPE vocabulary must be a JSON object {token: id}`);
-  return v as Record<string, number>;
+  return readJsonFile<Record<string, number>>(file, {
+    what: 'the BPE vocabulary', object: true, hint: 'vocab.json maps each token to its id: {"token": id, ...}',
+    error: (detail) => new TokenizerError(`${file}: ${detail}`),
+  });
 }
 
 /** Reads merges.txt / vocab.bpe: one "a b" pair a line, after an optional "#version" line. */

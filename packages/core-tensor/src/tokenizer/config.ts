@@ -1,6 +1,7 @@
 // Reads the transformers tokenizer settings files (tokenizer_config.json, special_tokens_map.json, added_tokens.json).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { readJsonFile } from '../io/file-io';
 
 /** An added token as tokenizer.json / added_tokens_decoder store it. */
 export interface AddedTokenSpec {
@@ -52,13 +53,9 @@ export function tokenContent(v: unknown): string | undefined {
 
 function readJson(file: string): Record<string, unknown> | undefined {
   if (!fs.existsSync(file)) return undefined;
-  try {
-    const v = JSON.parse(fs.readFileSync(file, 'utf8')) as unknown;
-    if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error('not a JSON object');
-    return v as Record<string, unknown>;
-  } catch (e) {
-    throw new TokenizerError(`${file}: cannot parse (${(e as Error).message}); fix or delete the file`);
-  }
+  return readJsonFile<Record<string, unknown>>(file, {
+    what: path.basename(file), object: true, hint: 'fix or delete the file', error: (detail) => new TokenizerError(`${file}: ${detail}`),
+  });
 }
 
 function side(v: unknown, file: string, key: string): 'left' | 'right' | undefined {

@@ -1,21 +1,9 @@
 // Reads JSON (a list of objects) and JSON Lines files, optionally gzipped, with line numbers for every row and every error.
 import * as fs from 'node:fs';
 import * as zlib from 'node:zlib';
+import { lineColumnAt } from '@rlhfkit/core-tensor';
 import { DataError, typeName } from '../errors';
 import type { Table } from './table';
-
-/** 1-based line and column of a character offset. */
-export function lineColumnAt(text: string, offset: number): { line: number; column: number } {
-  let line = 1;
-  let lineStart = 0;
-  for (let i = 0; i < offset && i < text.length; i++) {
-    if (text.charCodeAt(i) === 10) {
-      line++;
-      lineStart = i + 1;
-    }
-  }
-  return { line, column: offset - lineStart + 1 };
-}
 
 /** Turn V8's "... at position N" into a line/column message; `line` is known already for JSON Lines. */
 function jsonParseError(file: string, text: string, err: unknown, line?: number): DataError {
