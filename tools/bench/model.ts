@@ -138,16 +138,19 @@ async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
   const only = argValue('--only');
   const profile = process.argv.includes('--profile');
-  const info = await initBackend({ backend: argValue('--backend') ?? 'wasm', threads, quiet: true });
-  const shape = STANDARD_SHAPE;
+  // Training measures what `rlhfkit sft train` runs (workload 'train': with the native matmul, its threads and one
+  // XNNPACK thread); generation what `rlhfkit generate` runs. run.ts runs them in separate processes.
+  const workload = only === 'train' ? 'train' : 'generate';
   const native = (argValue('--native') ?? '1') !== '0';
   setWasmFastPaths({ nativeMatMul: native });
+  const info = await initBackend({ backend: argValue('--backend') ?? 'wasm', threads, quiet: true, workload });
+  const shape = STANDARD_SHAPE;
   // Build or load the native kernel before timing anything; say which matmul ran in every line.
   let matmul = 'xnnpack';
   if (info.name !== 'wasm') matmul = `${info.name} backend`;
   else if (native && nativeGemmAddon() != null) matmul = `native ${nativeMatMulStatus().kernel} ${nativeMatMulStatus().threads}t`;
   else if (native) matmul = `xnnpack (native unavailable: ${nativeMatMulStatus().reason})`;
-  const tag = `${info.name} ${info.threads}t${native ? '' : ' xnnpack'}`;
+  const tag = `${info.name} ${threads}t${native ? '' : ' xnnpack'}`;
   const model = buildStandardModel(0);
   try {
     if (only == null || only === 'train') {
@@ -156,7 +159,7 @@ async function main(): Promise<void> {
       emit({
         name: `train standard ${tag}`, tokens_per_s: round1((shape.trainBatch * shape.trainSeq) / ms * 1000), step_ms_median: round1(ms),
         step_ms_min: round1(Math.min(...f.stepMs)), step_cpu_ms_median: round1(median(f.cpuMs)), steps: f.stepMs.length, loss_first_last: [f.losses[0], f.losses[f.losses.length - 1]].map((x) => Math.round(x * 1e4) / 1e4),
-        leaked_tensors: f.leaked, backend: info.name, threads: info.threads, matmul,
+        leaked_tensors: f.leaked, backend: info.name, threads, wasm_threads: info.threads, matmul,
       });
       if (profile) {
         const t = makeTrainStep(model);
@@ -176,7 +179,7 @@ async function main(): Promise<void> {
       emit({
         name: `generate standard ${tag}`, tokens_per_s: round1(g.newTokens / ms * 1000), best_tokens_per_s: round1(g.newTokens / Math.min(...g.runMs) * 1000),
         run_ms_median: round1(ms), run_cpu_ms_median: round1(median(g.cpuMs)), ms_per_token_step: Math.round((ms / shape.newTokens) * 1000) / 1000, runs: g.runMs.length,
-        leaked_tensors: g.leaked, backend: info.name, threads: info.threads, matmul,
+        leaked_tensors: g.leaked, backend: info.name, threads, wasm_threads: info.threads, matmul,
       });
       if (profile) {
         const rng = new Rng(9);

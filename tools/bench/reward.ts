@@ -122,7 +122,7 @@ function torchBaseline(threads: number, steps: number): { pairsPerS: number; ste
 async function main(): Promise<void> {
   const threads = Number(argValue('--threads') ?? '1');
   const quick = process.argv.includes('--quick');
-  const info = await initBackend({ backend: argValue('--backend') ?? 'wasm', threads, quiet: true });
+  const info = await initBackend({ backend: argValue('--backend') ?? 'wasm', threads, quiet: true, workload: 'train' });
   const baseline = process.argv.includes('--no-baseline') ? { error: '--no-baseline' } : torchBaseline(threads, quick ? 3 : 8);
   const model = rewardModelFromBody(buildStandardModel(0, { bodyOnly: true }), { padTokenId: 2, numPaddingAtBeginning: 1 });
   const rng = new Rng(123);

@@ -90,9 +90,9 @@ function runTorch(threads: number): { figures?: TorchFigures; error?: string } {
  * ratio is kept, because other processes on a shared box swing single runs by +-30%.
  */
 function benchModel(threads: number, torchWhyNot: string | null): void {
+  // Each part in its own process: training and generation start the backend for their own workload.
   const parts = ['train', 'generate'].filter((g) => wanted(g as 'train' | 'generate'));
   if (parts.length === 0) return;
-  const only = parts.length === 1 ? ['--only', parts[0]] : [];
   const torchRuns: TorchFigures[] = [];
   const ours = new Map<string, Json[]>();
   let torchError = torchWhyNot;
@@ -104,10 +104,12 @@ function benchModel(threads: number, torchWhyNot: string | null): void {
       else torchError = t.error ?? 'torch_baseline.py failed';
     }
     for (const native of NATIVE) {
-      const args = ['--threads', String(threads), '--native', native === 'on' ? '1' : '0', ...only, ...(QUICK ? ['--quick'] : [])];
-      const r = runJsonLines(process.execPath, tsxArgs('model.ts', args), 1_800_000);
-      for (const line of r.lines) ours.set(String(line.name), [...(ours.get(String(line.name)) ?? []), line]);
-      if (r.error != null) errors.push(r.error);
+      for (const part of parts) {
+        const args = ['--threads', String(threads), '--native', native === 'on' ? '1' : '0', '--only', part, ...(QUICK ? ['--quick'] : [])];
+        const r = runJsonLines(process.execPath, tsxArgs('model.ts', args), 1_800_000);
+        for (const line of r.lines) ours.set(String(line.name), [...(ours.get(String(line.name)) ?? []), line]);
+        if (r.error != null) errors.push(r.error);
+      }
     }
   }
   // With both matmul settings measured, each native line also says what XNNPACK alone gave in the same rounds.

@@ -51,7 +51,7 @@ async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
   const warmup = 2;
   const steps = quick ? 3 : 8;
-  const info = await initBackend({ backend: argValue('--backend') ?? 'wasm', threads, quiet: true });
+  const info = await initBackend({ backend: argValue('--backend') ?? 'wasm', threads, quiet: true, workload: 'train' });
   const baseline = process.argv.includes('--no-baseline') ? { error: '--no-baseline' } : torchBaseline(threads, steps);
 
   const model = buildStandardModel(0);

@@ -50,7 +50,7 @@ export function rewardConfigFromArgs(args: Args): RewardConfig {
 }
 
 async function runTrain(args: Args): Promise<void> {
-  await initBackend({ backend: args.backend as string | undefined, threads: args.threads as number | undefined });
+  await initBackend({ backend: args.backend as string | undefined, threads: args.threads as number | undefined, workload: 'train' });
   explainUnsupportedFlags(args);
   const config = rewardConfigFromArgs(args);
   const log = (l: string): void => void process.stderr.write(`${l}\n`);

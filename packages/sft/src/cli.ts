@@ -35,7 +35,7 @@ export function sftConfigFromArgs(args: SftTrainArgs): Partial<SftConfig> {
 async function runTrain(args: SftTrainArgs): Promise<void> {
   explainUnsupportedFlags(args, say);
   const config = sftConfigFromArgs(args);
-  await initBackend({ backend: config.backend ?? undefined, threads: config.threads ?? undefined });
+  await initBackend({ backend: config.backend ?? undefined, threads: config.threads ?? undefined, workload: 'train' });
   const trainer = await SftTrainer.create(config, { log: say });
   try {
     const c = trainer.config;

@@ -16,6 +16,6 @@ export const backendCliOptions: Record<keyof BackendCliArgs, Options> = {
   },
   threads: {
     type: 'number',
-    describe: 'compute threads for wasm and the native matmul (default: env RLHFKIT_THREADS, else 1); more than 1 helps only on idle cores',
+    describe: 'compute threads for wasm and the native matmul (default: env RLHFKIT_THREADS, else 1); more than 1 helps only on idle cores; training commands give them to the native matmul and run other kernels on 1',
   },
 };

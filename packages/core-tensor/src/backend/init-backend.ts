@@ -1,7 +1,8 @@
 // Picks and starts the compute backend once per process: tfjs-node-gpu, tfjs-node, wasm, then cpu.
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { configureNativeMatMul } from './native-gemm';
+import { wasmFastPaths } from './fast-paths';
+import { configureNativeMatMul, nativeGemmAddon, nativeMatMulStatus } from './native-gemm';
 import { asWasm } from './wasm-internals';
 import { registerWasmKernels, WasmKernelReport } from './wasm-kernels';
 import { disableWasmThreads, MAX_WASM_THREADS, patchForWasmThreads, releaseWasmWorkers } from './wasm-threads';
@@ -28,6 +29,8 @@ export interface BackendInfo {
   notes: string[];
   /** wasm only: the kernels registered by registerWasmKernels. */
   wasmKernels?: WasmKernelReport;
+  /** wasm only: threads of the native matmul when it runs with more threads than XNNPACK (workload 'train'). */
+  nativeMatMulThreads?: number;
 }
 
 export interface InitBackendOptions {
@@ -39,6 +42,13 @@ export interface InitBackendOptions {
    * (measured on a busy 2-core box: a training step 1.6-3.5x slower than with 1 thread).
    */
   threads?: number;
+  /**
+   * What the process mostly does. 'train' with more than one thread on wasm: when the native matmul is available
+   * it gets all the threads and XNNPACK runs on one (XNNPACK's worker spins after every small op and competes
+   * with the matmul threads; a training step of the benchmark model was ~14% faster so on 2 cores). 'generate'
+   * (the default) gives both the threads: decoding's small matmuls stay on threaded XNNPACK, which is faster there.
+   */
+  workload?: 'train' | 'generate';
   /** Do not print the one-line backend summary to stderr. */
   quiet?: boolean;
 }
@@ -145,7 +155,8 @@ async function startWasm(threads: number, notes: string[], quiet: boolean): Prom
 function describe(info: BackendInfo): string {
   switch (info.name) {
     case 'wasm':
-      return `wasm (${info.simd ? 'simd' : 'no simd'}, ${info.threads} thread${info.threads === 1 ? '' : 's'})`;
+      return `wasm (${info.simd ? 'simd' : 'no simd'}, ${info.threads} thread${info.threads === 1 ? '' : 's'}` +
+        `${info.nativeMatMulThreads != null ? `, native matmul ${info.nativeMatMulThreads} threads` : ''})`;
     case 'cpu':
       return 'cpu (pure JS reference kernels, slow)';
     case 'node':
@@ -188,9 +199,14 @@ async function start(opts: InitBackendOptions, choice: BackendChoice, from: stri
     } else if (name === 'wasm') {
       const wasmKernels = registerWasmKernels();
       configureNativeMatMul({ threads });
+      // Building (or loading) the native kernel here, before timing starts, is what the first large matmul would do.
+      const splitThreads = threads > 1 && opts.workload === 'train' && wasmFastPaths.nativeMatMul && nativeGemmAddon() != null;
       try {
-        const w = await startWasm(threads, notes, Boolean(opts.quiet));
-        return { ...base, name, tfjsBackend: tf.getBackend(), simd: w.simd, threads: w.threads, wasmKernels };
+        const w = await startWasm(splitThreads ? 1 : threads, notes, Boolean(opts.quiet));
+        if (!splitThreads) return { ...base, name, tfjsBackend: tf.getBackend(), simd: w.simd, threads: w.threads, wasmKernels };
+        const nativeThreads = nativeMatMulStatus().threads ?? threads;
+        notes.push(`training: the native matmul runs on ${nativeThreads} threads, the other wasm kernels on 1`);
+        return { ...base, name, tfjsBackend: tf.getBackend(), simd: w.simd, threads: w.threads, wasmKernels, nativeMatMulThreads: nativeThreads };
       } catch (e) {
         if (choice !== 'auto') throw explicitFailure(choice, from, firstLine(e));
         notes.push(`wasm could not start (${firstLine(e)})`);

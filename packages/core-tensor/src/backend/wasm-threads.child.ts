@@ -1,10 +1,11 @@
-// Child process for wasm-threads.spec.ts: starts wasm with N threads, checks a matmul, prints JSON, and must exit by itself.
+// Child process for wasm-threads.spec.ts: starts wasm with N threads (and a workload), checks a matmul, prints JSON, and must exit by itself.
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from './init-backend';
 
 async function main(): Promise<void> {
   const threads = Number(process.argv[2] ?? 2);
-  const info = await initBackend({ threads, quiet: true });
+  const workload = process.argv[3] === 'train' ? 'train' : 'generate';
+  const info = await initBackend({ threads, quiet: true, workload });
   // 96x80 . 80x64 of small integers: exact in float32, so any thread split must give the same numbers.
   const a = tf.tensor2d(Array.from({ length: 96 * 80 }, (_, i) => (i % 7) - 3), [96, 80]);
   const b = tf.tensor2d(Array.from({ length: 80 * 64 }, (_, i) => (i % 5) - 2), [80, 64]);
@@ -21,7 +22,7 @@ async function main(): Promise<void> {
   const table = tf.ones([4, 2]);
   const grad = tf.grad((t: tf.Tensor) => tf.gather(t, tf.tensor1d([1, 1, 3], 'int32')).sum())(table);
   const embeddingGrad = Array.from(grad.dataSync());
-  process.stdout.write(JSON.stringify({ name: info.name, threads: info.threads, notes: info.notes, maxErr, embeddingGrad }) + '\n');
+  process.stdout.write(JSON.stringify({ name: info.name, threads: info.threads, nativeMatMulThreads: info.nativeMatMulThreads, notes: info.notes, maxErr, embeddingGrad }) + '\n');
 }
 
 main().catch((e: Error) => {

@@ -5,6 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from './init-backend';
+import { nativeCompiler } from './native-build';
 import { defaultWasmThreadFiles, patchForWasmThreads, rewriteWorkerSource, WORKER_BLOB_LOAD } from './wasm-threads';
 
 describe('wasm threads in Node', () => {
@@ -49,6 +50,30 @@ describe('wasm threads in Node', () => {
     expect(out).toMatchObject({ name: 'wasm', threads: 2, maxErr: 0 });
     expect(out.embeddingGrad).toEqual([0, 0, 2, 2, 0, 0, 1, 1]);
     expect(Date.now() - started).toBeLessThan(30_000);
+  });
+
+  test("workload 'train': the native matmul takes the threads and XNNPACK runs on 1; without the native kernel both stay at 2", () => {
+    const child = path.join(__dirname, 'wasm-threads.child.ts');
+    const spawn = (env: NodeJS.ProcessEnv) => spawnSync(process.execPath, ['--import', 'tsx', child, '2', 'train'], {
+      cwd: path.resolve(__dirname, '../../../..'), encoding: 'utf8', timeout: 120_000, env: { ...process.env, ...env },
+    });
+    const off = spawn({ RLHFKIT_NATIVE: '0' });
+    expect(off.error).toBeUndefined();
+    expect(off.status).toBe(0);
+    const offOut = JSON.parse(off.stdout.trim()) as { threads: number; nativeMatMulThreads?: number; maxErr: number };
+    expect(offOut).toMatchObject({ threads: 2, maxErr: 0 });
+    expect(offOut.nativeMatMulThreads).toBeUndefined();
+    if (nativeCompiler() == null) {
+      process.stderr.write('wasm-threads.spec: no C++ compiler, so no native matmul: the split-threads case is not run\n');
+      return;
+    }
+    const on = spawn({ RLHFKIT_NATIVE: '', RLHFKIT_NATIVE_THREADS: '' });
+    expect(on.error).toBeUndefined();
+    expect(on.status).toBe(0);
+    const out = JSON.parse(on.stdout.trim()) as { threads: number; nativeMatMulThreads?: number; notes: string[]; maxErr: number; embeddingGrad: number[] };
+    expect(out).toMatchObject({ threads: 1, nativeMatMulThreads: 2, maxErr: 0 });
+    expect(out.embeddingGrad).toEqual([0, 0, 2, 2, 0, 0, 1, 1]);
+    expect(out.notes).toContain('training: the native matmul runs on 2 threads, the other wasm kernels on 1');
   });
 
   test('inside jest too: 2 threads start, match the single-threaded answer, and the backend shuts down', async () => {
