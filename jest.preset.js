@@ -1,7 +1,7 @@
 // Shared jest settings: TypeScript through @swc/jest, workspace packages mapped to their sources.
 const path = require('node:path');
 const root = __dirname;
-const packages = ['core-tensor', 'data', 'sft', 'reward', 'ppo', 'chat', 'deploy'];
+const packages = ['core-tensor', 'data', 'sft', 'reward', 'dpo', 'ppo', 'chat', 'deploy'];
 const moduleNameMapper = {};
 for (const p of packages) moduleNameMapper[`^@rlhfkit/${p}$`] = path.join(root, 'packages', p, 'src', 'index.ts');
 

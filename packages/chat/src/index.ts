@@ -1,0 +1,2 @@
+// Public API of @rlhfkit/chat (being built).
+export {};

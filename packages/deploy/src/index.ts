@@ -1,0 +1,2 @@
+// Public API of @rlhfkit/deploy (being built).
+export {};

@@ -1,0 +1,2 @@
+// Public API of @rlhfkit/dpo (being built).
+export {};

@@ -1,0 +1,2 @@
+// Public API of @rlhfkit/ppo (being built).
+export {};
