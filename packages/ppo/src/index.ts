@@ -1,2 +1,29 @@
-// Public API of @rlhfkit/ppo (being built).
-export {};
+// Public API of @rlhfkit/ppo: DeepSpeed-Chat's step 3 (RLHF engine, PPO maths, trainer) and its critic-free variants.
+export {
+  actorLossFn, actorLossTensor, answerEnds, computeRewards, criticLossFn, criticLossTensor, DSCHAT_PPO, getAdvantagesAndReturns, maskedWhiten,
+  movingAverage, movingAverageHost, promptLengthOf, type MatrixInput, type NamedTensors, type PpoHyperParams, type VectorInput,
+} from './ppo-maths';
+export {
+  concatRows, floatFromRows, floatMatrix, fromTensor, intFromRows, intMatrix, matrixRows, notEqualMask, onesMask, pickRows, row, sliceCols, sliceRows,
+  toTensor, type FloatMatrix, type IntMatrix,
+} from './matrix';
+export { concatExperience, experienceBuffer, experienceSize, MiniDataset, pickExperience, sliceExperience, type Experience } from './experience';
+export { actionMaskOf, experienceStats, mergeStats, rlhfTargets, type ExperienceStats, type RlhfTargets, type TargetOptions } from './rlhf-targets';
+export { buildTargets, criticFreeTargets, groupAdvantages, GRPO_EPS, type EstimatorOptions } from './estimators';
+export { KlController } from './kl-controller';
+export type {
+  ActorRole, CriticRole, LmBatch, LogProbRole, PolicyBatch, PolicyLossSettings, RewardRole, Role, RoleMemory, RolloutSettings, UpdateResult, ValueBatch,
+} from './roles';
+export { assignRewardWeights, HeapMeter, LocalActor, LocalCritic, LocalReference, LocalReward, sequenceLogProbs, type LocalActorOptions } from './local-roles';
+export { PPO_BETAS, RoleOptimizer, type RoleOptimizerOptions } from './role-optimizer';
+export { RlhfEngine, type EngineRoles, type RlhfEngineOptions } from './engine';
+export {
+  ADVANTAGE_ESTIMATORS, numTotalIters, PPO_DEFAULTS, PPO_RESUME_MAY_CHANGE, PPO_RESUME_MUST_MATCH, PPO_TENSORBOARD_JOB, resolvePpoConfig, validatePpoConfig,
+  type AdvantageEstimator, type PpoConfig,
+} from './config';
+export {
+  PpoTrainer, type ExperienceTimes, type LastGenerated, type PpoResult, type PpoTrainerOptions, type PpoTrainerSettings, type RlhfStepResult,
+} from './ppo-trainer';
+export { promptBatch, runPpoLoop, type PpoData, type PpoLoopOptions, type PpoLoopResult, type PpoRoundInfo } from './ppo-loop';
+export { setUpPpo, trainerSettings, type PpoSetup } from './ppo-setup';
+export { readUnsupervisedTexts, unsupervisedBlocks } from './unsupervised';

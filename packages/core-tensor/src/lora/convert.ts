@@ -94,8 +94,22 @@ export function onlyOptimizeLoraParameters(model: CausalLM, forceOptimizeParams:
 }
 
 /** Folds every LoRA product into its base weight (idempotent per layer); forward then runs the plain layers. */
-export function fuseLora(model: CausalLM): void {
-  for (const a of loraLayers(model).values()) a.fuse();
+export function fuseLora(model: CausalLM, opts: { exact?: boolean } = {}): void {
+  for (const a of loraLayers(model).values()) a.fuse(opts);
+}
+
+/**
+ * Runs `fn` with every LoRA product folded into its weight (DeepSpeed's hybrid engine for generation), then puts the
+ * base weights back exactly as they were; layers already fused stay fused.
+ */
+export async function withLoraFused<T>(model: CausalLM, fn: () => Promise<T>): Promise<T> {
+  const layers = [...loraLayers(model).values()].filter((a) => !a.fused);
+  try {
+    for (const a of layers) a.fuse({ exact: true });
+    return await fn();
+  } finally {
+    for (const a of layers) a.unfuse();
+  }
 }
 
 /** Undoes fuseLora (idempotent per layer); forward runs the LoRA branch again. */

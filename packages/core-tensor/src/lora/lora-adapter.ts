@@ -48,6 +48,8 @@ export class LoraAdapter implements LinearAdapter {
   readonly dropoutRate: number;
   readonly loraDim: number;
   private fusedFlag = false;
+  /** With fuse({ exact: true }): the base weight before fusing, put back by unfuse() instead of subtracting. */
+  private baseCopy: tf.Tensor | null = null;
 
   constructor(readonly layer: Linear, opts: LoraLayerOptions, private readonly host: LoraHost, initRng: Rng) {
     const r = opts.loraDim;
@@ -91,22 +93,35 @@ export class LoraAdapter implements LinearAdapter {
     return tf.tidy(() => tf.mul(tf.matMul(this.right as tf.Tensor2D, this.left as tf.Tensor2D), this.scaling) as tf.Tensor2D);
   }
 
-  /** W ← W + s·R·L, once (a second call does nothing, as DeepSpeed-Chat's fuse_lora flag). */
-  fuse(): void {
+  /**
+   * W ← W + s·R·L, once (a second call does nothing, as DeepSpeed-Chat's fuse_lora flag). With `exact`, a copy of W is
+   * kept and unfuse() puts it back bit for bit (DeepSpeed's hybrid engine fuses for every generation; subtracting
+   * would let float32 rounding drift into the base weight over many steps), at the cost of one more weight in memory.
+   */
+  fuse(opts: { exact?: boolean } = {}): void {
     if (this.fusedFlag) return;
+    if (opts.exact) this.baseCopy = tf.keep(tf.clone(this.layer.weight));
     this.shiftWeight(1);
     this.fusedFlag = true;
   }
 
-  /** W ← W − s·R·L when fused; otherwise nothing. */
+  /** W ← W − s·R·L when fused (or the exact copy back after fuse({ exact: true })); otherwise nothing. */
   unfuse(): void {
     if (!this.fusedFlag) return;
-    this.shiftWeight(-1);
+    if (this.baseCopy) {
+      this.layer.weight.assign(this.baseCopy);
+      this.baseCopy.dispose();
+      this.baseCopy = null;
+    } else {
+      this.shiftWeight(-1);
+    }
     this.fusedFlag = false;
   }
 
   /** Frees R and L (idempotent: convertLoraToLinearLayer and CausalLM.dispose may both reach it). */
   dispose(): void {
+    this.baseCopy?.dispose();
+    this.baseCopy = null;
     if (this.right.isDisposed) return;
     this.right.dispose();
     this.left.dispose();
