@@ -1,8 +1,9 @@
 // Test fixtures: a tiny random model folder (never a download) and a scripted engine whose answers are known in advance.
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { createTinyModel, loadTokenizer, type Tokenizer } from '@rlhfkit/core-tensor';
+import { createTinyModel, initBackend, loadTokenizer, type Tokenizer } from '@rlhfkit/core-tensor';
 import type { EngineModelInfo, EngineRequest, GenerationEngine, StopFlags, TokenListener } from './engine';
 import { servedModel, type ServedModel, type ServedModelOptions } from './served-model';
 
@@ -20,6 +21,7 @@ export interface TinyChatModel {
 
 /** A 2-layer, 32-wide random OPT with the GPT-2 BPE cut to 500 merges (vocab 760), 128 positions, in a temp folder. */
 export async function tinyChatModel(opts: { chatTemplate?: string; maxPositions?: number } = {}): Promise<TinyChatModel> {
+  await initBackend({ quiet: true });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rlhfkit-chat-'));
   await createTinyModel(dir, { merges: 500, hiddenSize: 32, layers: 2, heads: 2, maxPositions: opts.maxPositions ?? 128, dropout: 0 });
   if (opts.chatTemplate !== undefined) {
@@ -42,7 +44,11 @@ export class ScriptedEngine implements GenerationEngine {
   readonly info: EngineModelInfo;
   /** Every request run, in order. */
   readonly runs: EngineRequest[] = [];
+  /** Decoding steps taken, over all runs. */
+  steps = 0;
   closed = false;
+  /** Milliseconds per step (default 0: one event-loop turn). */
+  stepDelayMs = 0;
 
   constructor(private readonly script: Script, info: Partial<EngineModelInfo> = {}) {
     this.info = { modelType: 'scripted', vocabSize: 760, contextLength: 128, eos: [756], pad: 756, generationDefaults: {}, ...info };
@@ -54,7 +60,8 @@ export class ScriptedEngine implements GenerationEngine {
     const ended = req.rows.map((r) => r.maxNewTokens <= 0);
     const eos = new Set(req.eos);
     for (let step = 0; ended.some((e) => !e); step++) {
-      await new Promise((resolve) => setImmediate(resolve));
+      await new Promise((resolve) => (this.stepDelayMs > 0 ? setTimeout(resolve, this.stepDelayMs) : setImmediate(resolve)));
+      this.steps++;
       const tokens = plans.map((p, r) => (ended[r] ? req.pad : (p[step] ?? req.pad)));
       onTokens(step, tokens);
       tokens.forEach((t, r) => {
@@ -81,4 +88,42 @@ export function tinyTokenizer(dir: string): Promise<Tokenizer> {
 /** A ServedModel over a scripted engine and a real tokenizer. */
 export function scriptedModel(engine: ScriptedEngine, tokenizer: Tokenizer, opts: Partial<ServedModelOptions> = {}): ServedModel {
   return servedModel(engine, tokenizer, { id: 'scripted', ...opts });
+}
+
+export interface RawResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+  /** The body parsed as JSON, or undefined. */
+  json: unknown;
+}
+
+/** One HTTP request with exactly the given method, headers and body bytes (for malformed requests the openai client cannot send). */
+export function rawRequest(
+  port: number,
+  opts: { method?: string; path?: string; headers?: Record<string, string | number>; body?: string | Buffer },
+): Promise<RawResponse> {
+  const body = opts.body ?? '';
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { host: '127.0.0.1', port, method: opts.method ?? 'POST', path: opts.path ?? '/v1/chat/completions', agent: false,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...opts.headers } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let json: unknown;
+          try {
+            json = JSON.parse(text);
+          } catch {
+            json = undefined;
+          }
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
 }
