@@ -1,0 +1,5 @@
+// Entry point for `npx nx run dpo:train|eval -- <flags>`: the DPO commands without the rest of the rlhfkit CLI.
+import { runCli } from '@rlhfkit/core-tensor';
+import { dpoEvalCommand, dpoTrainCommand } from './cli';
+
+void runCli('rlhfkit dpo', [dpoTrainCommand, dpoEvalCommand]);
