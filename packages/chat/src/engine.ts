@@ -81,6 +81,8 @@ export interface GenerationEngine {
   run(req: EngineRequest, onTokens: TokenListener, stops: StopFlags): Promise<void>;
   /** tf.memory().numTensors where the model lives. */
   numTensors(): Promise<number>;
+  /** False once the engine is closed or its worker died (GET /health then answers 503). */
+  alive(): boolean;
   close(): Promise<void>;
 }
 
@@ -165,6 +167,10 @@ export class InProcessEngine implements GenerationEngine {
 
   numTensors(): Promise<number> {
     return Promise.resolve(tf.memory().numTensors);
+  }
+
+  alive(): boolean {
+    return !this.closed;
   }
 
   close(): Promise<void> {

@@ -25,6 +25,8 @@ export async function runChatRepl(session: ChatSession, opts: ReplOptions): Prom
   const { output } = opts;
   const tty = (opts.input as Readable & { isTTY?: boolean }).isTTY === true;
   const rl = readline.createInterface({ input: opts.input, terminal: tty, crlfDelay: Infinity });
+  // Ctrl-C at the prompt ends the chat (readline would otherwise only pause the input).
+  rl.on('SIGINT', () => rl.close());
   const lines = rl[Symbol.asyncIterator]();
   let answered = 0;
   try {

@@ -1,4 +1,5 @@
 // A model ready to answer: its engine (in this thread or a worker), tokenizer, prompt format and the ids that end text.
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadTokenizer, type Tokenizer } from '@rlhfkit/core-tensor';
 import { resolvePromptFormat, type PromptFormat, type PromptFormatChoice } from './chat-format';
@@ -69,7 +70,9 @@ export async function loadServedModel(dir: string, opts: LoadServedModelOptions 
     ? await InProcessEngine.load(dir, { maxModelLen: opts.maxModelLen })
     : await WorkerEngine.start({ path: dir, backend: opts.backend, threads: opts.threads, maxModelLen: opts.maxModelLen, verbose: opts.verbose });
   try {
-    return servedModel(engine, tokenizer, { ...opts, id: opts.id ?? path.basename(path.resolve(dir)) });
+    // A folder is named by its last component, a hub name as given (vLLM's default model id).
+    const id = opts.id ?? (fs.existsSync(dir) ? path.basename(path.resolve(dir)) : dir);
+    return servedModel(engine, tokenizer, { ...opts, id });
   } catch (e) {
     await engine.close();
     throw e;

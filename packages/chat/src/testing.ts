@@ -74,6 +74,10 @@ export class ScriptedEngine implements GenerationEngine {
     return Promise.resolve(0);
   }
 
+  alive(): boolean {
+    return !this.closed;
+  }
+
   close(): Promise<void> {
     this.closed = true;
     return Promise.resolve();

@@ -72,6 +72,10 @@ export class WorkerEngine implements GenerationEngine {
     return this.call({ type: 'stats', id: 0 });
   }
 
+  alive(): boolean {
+    return this.dead === null;
+  }
+
   async close(): Promise<void> {
     if (this.dead) return;
     this.dead = new Error('the engine is closed');

@@ -159,8 +159,9 @@ describe('OpenAI-compatible server (scripted engine)', () => {
     }
   });
 
-  it('requires the API key when one is set', async () => {
-    const locked = createServer({ model: scriptedModel(new ScriptedEngine(() => [1, 2]), tok, { id: 'tiny' }), apiKey: 'sesame' });
+  it('requires the API key when one is set, and reports a dead engine on /health', async () => {
+    const lockedEngine = new ScriptedEngine(() => [1, 2]);
+    const locked = createServer({ model: scriptedModel(lockedEngine, tok, { id: 'tiny' }), apiKey: 'sesame' });
     const { port: p } = await locked.listen(0);
     try {
       const bad = new OpenAI({ baseURL: `http://127.0.0.1:${p}/v1`, apiKey: 'wrong', maxRetries: 0 });
@@ -168,6 +169,8 @@ describe('OpenAI-compatible server (scripted engine)', () => {
       const good = new OpenAI({ baseURL: `http://127.0.0.1:${p}/v1`, apiKey: 'sesame', maxRetries: 0 });
       expect((await good.models.list()).data).toHaveLength(1);
       expect((await rawRequest(p, { method: 'GET', path: '/health' })).status).toBe(200);
+      lockedEngine.closed = true; // as when the generation worker dies
+      expect((await rawRequest(p, { method: 'GET', path: '/health' })).status).toBe(503);
     } finally {
       await locked.close();
     }

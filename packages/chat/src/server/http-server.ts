@@ -88,7 +88,13 @@ export function createServer(opts: ServerOptions): ChatServer {
   const jsonBody = async (req: http.IncomingMessage): Promise<unknown> => parseJson(await readBody(req, maxBody));
   const modelCard = { id: model.id, object: 'model', created, owned_by: 'rlhfkit', root: model.id, parent: null, max_model_len: model.contextLength };
   const routes: [RegExp, Route][] = [
-    [/^\/health$/, { methods: ['GET', 'HEAD'], handle: (_q, res) => sendJson(res, 200, { status: 'ok', model: model.id, pending: queue.pending, running: queue.running }) }],
+    [/^\/health$/, {
+      methods: ['GET', 'HEAD'],
+      handle: (_q, res) => {
+        const ok = model.engine.alive() && !closing;
+        sendJson(res, ok ? 200 : 503, { status: ok ? 'ok' : 'unavailable', model: model.id, pending: queue.pending, running: queue.running });
+      },
+    }],
     [/^\/v1\/models$/, { methods: ['GET', 'HEAD'], handle: (_q, res) => sendJson(res, 200, { object: 'list', data: [modelCard] }) }],
     [/^\/v1\/models\/(.+)$/, {
       methods: ['GET', 'HEAD'],
@@ -113,7 +119,7 @@ export function createServer(opts: ServerOptions): ChatServer {
     if (opts.apiKey !== undefined && path.startsWith('/v1/') && !authorized(req.headers.authorization, opts.apiKey)) {
       throw new ApiError(401, 'Incorrect API key provided.', { code: 'invalid_api_key' });
     }
-    if (closing) throw new ApiError(503, 'The server is shutting down.', { code: 'server_shutting_down' });
+    if (closing && path !== '/health') throw new ApiError(503, 'The server is shutting down.', { code: 'server_shutting_down' });
     await found.r.handle(req, res, found.m!.slice(1));
   };
 
