@@ -27,3 +27,6 @@ export {
 export { promptBatch, runPpoLoop, type PpoData, type PpoLoopOptions, type PpoLoopResult, type PpoRoundInfo } from './ppo-loop';
 export { setUpPpo, trainerSettings, type PpoSetup } from './ppo-setup';
 export { readUnsupervisedTexts, unsupervisedBlocks } from './unsupervised';
+export { answerStats, compareActors, type AnswerStats, type CompareOptions, type CompareResult, type CompareRow, type ScoredAnswerText } from './compare';
+export { addPpoFlags, PPO_FLAGS, PPO_SHARED_FLAGS, ppoFlagNotes } from './flags';
+export { ppoCommand, ppoConfigFromArgs, ppoEvalCommand, ppoTrainCommand } from './cli';

@@ -1,0 +1,161 @@
+// `rlhfkit ppo train|eval`: DeepSpeed-Chat step 3's main.py flags on PpoTrainer, and two actors compared with a reward model.
+import type { Argv, CommandModule } from 'yargs';
+import { configFromArgs, explainUnsupportedFlags, flagOption, formatDuration, initBackend } from '@rlhfkit/core-tensor';
+import { readPromptsFile } from '@rlhfkit/sft';
+import { compareActors, type CompareResult, type CompareRow } from './compare';
+import { PPO_DEFAULTS, type PpoConfig } from './config';
+import { addPpoFlags, ppoFlagNotes } from './flags';
+import { PpoTrainer } from './ppo-trainer';
+
+type Args = Record<string, unknown>;
+
+const say = (line: string): void => {
+  process.stderr.write(`${line}\n`);
+};
+
+/** PpoConfig from parsed flags (flags left out keep PPO_DEFAULTS); validated by PpoTrainer.create. */
+export function ppoConfigFromArgs(args: Args): Partial<PpoConfig> {
+  return configFromArgs<PpoConfig>(PPO_DEFAULTS, args);
+}
+
+function mb(bytes: number): string {
+  return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+}
+
+async function runTrain(args: Args): Promise<void> {
+  explainUnsupportedFlags(args, say);
+  for (const n of ppoFlagNotes(args)) say(`rlhfkit: ${n}`);
+  const config = ppoConfigFromArgs(args);
+  await initBackend({ backend: config.backend ?? undefined, threads: config.threads ?? undefined, workload: 'train' });
+  const t0 = performance.now();
+  const trainer = await PpoTrainer.create(config, { log: say });
+  try {
+    const c = trainer.config;
+    const run = trainer.run!;
+    say(
+      `ppo: ${run.data.prompts.length} prompts, ${Math.ceil(run.data.prompts.length / c.perDeviceGenerationBatchSize)} generation batches per epoch, ` +
+        `num_total_iters ${run.numTotalIters}, estimator ${c.advantageEstimator}`,
+    );
+    const r = await trainer.train();
+    for (const [role, m] of Object.entries(r.memory)) say(`memory ${role}: parameters ${mb(m.parameters)}, optimizer ${mb(m.optimizer)}`);
+    const peak = Object.values(r.memory)[0]?.peakTensorBytes ?? 0;
+    say(`memory: peak tensor memory ${mb(peak)} (all roles, one heap); process peak RSS ${mb(process.resourceUsage().maxRSS * 1024)}`);
+    if (r.status === 'completed') say(`saved the actor and critic to ${c.outputDir}/actor, ${c.outputDir}/critic${c.enableEma ? `, ${c.outputDir}/actor_ema` : ''} in ${formatDuration((performance.now() - t0) / 1000)} (metrics: ${c.outputDir}/metrics.jsonl)`);
+    else process.exitCode = 130;
+  } finally {
+    await trainer.dispose();
+  }
+}
+
+export const ppoTrainCommand: CommandModule<object, Args> = {
+  command: 'train',
+  describe: "Step 3: RLHF with PPO (DeepSpeed-Chat's step3_rlhf_finetuning/main.py flags)",
+  builder: (y) =>
+    addPpoFlags(y as Argv)
+      .demandOption(['actor_model_name_or_path', 'critic_model_name_or_path'])
+      .parserConfiguration({ 'duplicate-arguments-array': false })
+      .strict()
+      .example(
+        '$0 ppo train --data_path rlhfkit/demo --actor_model_name_or_path out/step1 --critic_model_name_or_path out/step2 --output_dir out/step3',
+        'PPO on the built-in demo data',
+      ) as Argv<Args>,
+  handler: runTrain,
+};
+
+function formatRow(row: CompareRow): string {
+  const f = (x: CompareRow['baseline']): string => `${JSON.stringify(x.text)}  (reward ${x.score.toFixed(3)}, AFINN ${x.afinn})`;
+  return `PROMPT: ${JSON.stringify(row.prompt)}\n  baseline:   ${f(row.baseline)}\n  fine-tuned: ${f(row.finetune)}\n`;
+}
+
+function formatSummary(r: CompareResult): string {
+  const line = (name: string, s: CompareResult['baseline']): string =>
+    `${name.padEnd(10)} mean reward ${s.meanScore.toFixed(3)} | mean AFINN ${s.meanAfinn.toFixed(2)} | mean tokens ${s.meanTokens.toFixed(1)} | distinct answers ${(100 * s.distinctRatio).toFixed(0)}% | top-word share ${(100 * s.topWordShare).toFixed(0)}%`;
+  return `${r.rows.length} prompts\n${line('baseline', r.baseline)}\n${line('fine-tuned', r.finetune)}\n`;
+}
+
+interface EvalArgs {
+  model_name_or_path_baseline: string;
+  model_name_or_path_finetune: string;
+  reward_model: string;
+  prompts?: string;
+  data_path?: string[];
+  data_split: string;
+  num_prompts?: number;
+  max_prompt_seq_len: number;
+  max_new_tokens: number;
+  do_sample: boolean;
+  temperature?: number;
+  top_k?: number;
+  top_p?: number;
+  repetition_penalty?: number;
+  seed: number;
+  batch_size: number;
+  json: boolean;
+  backend?: string;
+  threads?: number;
+}
+
+export const ppoEvalCommand: CommandModule<object, EvalArgs> = {
+  command: 'eval',
+  describe: "Two actors' answers to the same prompts side by side, each scored by a reward model (and by AFINN valence)",
+  builder: (y) =>
+    y
+      .option('model_name_or_path_baseline', { alias: 'model-name-or-path-baseline', type: 'string', demandOption: true, describe: 'the actor before step 3 (e.g. the step-1 model)' })
+      .option('model_name_or_path_finetune', { alias: 'model-name-or-path-finetune', type: 'string', demandOption: true, describe: 'the actor after step 3 (OUTPUT/actor)' })
+      .option('reward_model', { alias: 'reward-model', type: 'string', demandOption: true, describe: 'the reward model that scores both (step 2 output)' })
+      .option('prompts', { type: 'string', describe: 'prompts file (.txt one a line, .json array, .jsonl); or use --data_path' })
+      .option('data_path', { ...flagOption('data_path'), default: undefined, describe: "use the held-out prompts of this dataset's eval split (phase 3)" })
+      .option('data_split', flagOption('data_split'))
+      .option('num_prompts', { alias: 'num-prompts', type: 'number', describe: 'at most this many held-out prompts' })
+      .option('max_prompt_seq_len', { ...flagOption('max_prompt_seq_len') })
+      .option('max_new_tokens', { alias: 'max-new-tokens', type: 'number', default: 64, describe: 'new tokens per answer at most' })
+      .option('do_sample', { alias: 'do-sample', type: 'boolean', default: false, describe: 'sample instead of greedy decoding' })
+      .option('temperature', { type: 'number' })
+      .option('top_k', { alias: 'top-k', type: 'number' })
+      .option('top_p', { alias: 'top-p', type: 'number' })
+      .option('repetition_penalty', { alias: 'repetition-penalty', type: 'number', describe: 'HF repetition penalty (default 1 = off)' })
+      .option('seed', { type: 'number', default: 1234 })
+      .option('batch_size', { alias: 'batch-size', type: 'number', default: 16, describe: 'prompts generated together' })
+      .option('json', { type: 'boolean', default: false, describe: 'one JSON object per prompt, then the summary as JSON' })
+      .option('backend', flagOption('backend'))
+      .option('threads', flagOption('threads'))
+      .check((a) => {
+        const data = a.data_path as unknown;
+        if (!a.prompts && !(Array.isArray(data) && data.length > 0)) throw new Error('give --prompts FILE or --data_path DATASET (its held-out eval prompts)');
+        return true;
+      })
+      .strict() as unknown as Argv<EvalArgs>,
+  handler: async (a) => {
+    await initBackend({ backend: a.backend, threads: a.threads });
+    const r = await compareActors(
+      {
+        baseline: a.model_name_or_path_baseline,
+        finetune: a.model_name_or_path_finetune,
+        rewardModel: a.reward_model,
+        prompts: a.prompts ? readPromptsFile(a.prompts) : undefined,
+        dataPath: a.data_path,
+        dataSplit: a.data_split,
+        numPrompts: a.num_prompts,
+        maxPromptSeqLen: a.max_prompt_seq_len,
+        maxNewTokens: a.max_new_tokens,
+        doSample: a.do_sample,
+        temperature: a.temperature,
+        topK: a.top_k,
+        topP: a.top_p,
+        repetitionPenalty: a.repetition_penalty,
+        seed: a.seed,
+        batchSize: a.batch_size,
+      },
+      (row) => process.stdout.write(a.json ? `${JSON.stringify(row)}\n` : formatRow(row)),
+    );
+    process.stdout.write(a.json ? `${JSON.stringify({ summary: { baseline: r.baseline, finetune: r.finetune, prompts: r.rows.length } })}\n` : formatSummary(r));
+  },
+};
+
+/** `rlhfkit ppo <train|eval>`. */
+export const ppoCommand: CommandModule<object, object> = {
+  command: 'ppo <command>',
+  describe: 'Step 3: RLHF with PPO (and critic-free GRPO/RLOO/REINFORCE), and its evaluation',
+  builder: (y) => y.command(ppoTrainCommand).command(ppoEvalCommand).demandCommand(1),
+  handler: () => undefined,
+};

@@ -1,0 +1,5 @@
+// Standalone entry for `npx nx run ppo:train|eval -- <flags>` (the same commands as `rlhfkit ppo ...`).
+import { runCli } from '@rlhfkit/core-tensor';
+import { ppoEvalCommand, ppoTrainCommand } from './cli';
+
+void runCli('rlhfkit ppo', [ppoTrainCommand, ppoEvalCommand]);
