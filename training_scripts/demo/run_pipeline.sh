@@ -9,7 +9,8 @@
 #   then: the SFT model answers held-out demo prompts next to the random start, and the reward model is scored on the
 #   held-out test split (accuracy, correlation with AFINN valence).
 # Step 3 (PPO) is not built yet; this script will run it once it is.
-# Usage: run_pipeline.sh [OUTPUT]   (default ./output/demo; a finished step is not re-run: delete its folder to redo it)
+# Usage: run_pipeline.sh [OUTPUT]   (default ./output/demo; a finished step is not re-run: delete its folder to redo it;
+# an interrupted one is resumed)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 RLHFKIT="$ROOT/node_modules/.bin/rlhfkit"
@@ -20,6 +21,12 @@ COMMON=(--data_path rlhfkit/demo --data_split 2,4,4 --max_seq_len 128 --per_devi
         --num_warmup_steps 10 --dropout 0.0 --seed 1234 --data_output_path "$OUTPUT/data_files")
 DEMO_DATA=$("$RLHFKIT" data demo)   # builds the demo dataset on first use and prints its folder
 
+# A step interrupted part-way continues from its last checkpoint; one stopped before its first checkpoint starts over.
+again() {
+    if compgen -G "$1/checkpoints/checkpoint-*" > /dev/null; then echo --resume_from_checkpoint latest
+    elif [ -d "$1" ]; then echo --overwrite_output_dir; fi
+}
+
 if [ ! -f "$OUTPUT/base/config.json" ]; then
     echo "== step 0: a random small OPT (128 wide, 4 layers) with the GPT-2 BPE"
     "$RLHFKIT" init-model --out "$OUTPUT/base" --arch opt --hidden_size 128 --layers 4 --heads 4 --merges 4000 \
@@ -29,13 +36,13 @@ fi
 if [ ! -f "$OUTPUT/step1/config.json" ]; then
     echo "== step 1: supervised fine-tuning (metrics: $OUTPUT/step1/metrics.jsonl)"
     "$RLHFKIT" sft train --model_name_or_path "$OUTPUT/base" "${COMMON[@]}" --num_train_epochs 3 \
-        --output_dir "$OUTPUT/step1"
+        --output_dir "$OUTPUT/step1" $(again "$OUTPUT/step1")
 fi
 
 if [ ! -f "$OUTPUT/step2/config.json" ]; then
     echo "== step 2: reward model from the step-1 model (metrics: $OUTPUT/step2/metrics.jsonl)"
     "$RLHFKIT" reward train --model_name_or_path "$OUTPUT/step1" "${COMMON[@]}" --num_train_epochs 2 --eval_interval 50 \
-        --output_dir "$OUTPUT/step2"
+        --output_dir "$OUTPUT/step2" $(again "$OUTPUT/step2")
 fi
 
 echo "== step 1 result: random start vs fine-tuned on held-out demo prompts (greedy, repetition penalty 1.2)"

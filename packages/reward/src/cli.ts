@@ -1,10 +1,11 @@
 // `rlhfkit reward train|eval`: DeepSpeed-Chat step 2's main.py and rw_eval.py flags on rlhfkit's trainer and scorer.
 import type { Argv, CommandModule } from 'yargs';
 import {
-  addDsChatFlags, configFromArgs, DATA_FLAG_NAMES, explainUnsupportedFlags, initBackend, TRAINING_FLAG_NAMES, type DsChatFlagName,
+  addDsChatFlags, claimOutputDir, configFromArgs, DATA_FLAG_NAMES, explainUnsupportedFlags, initBackend, TRAINING_FLAG_NAMES, type DsChatFlagName,
+  type OutputDirClaim,
 } from '@rlhfkit/core-tensor';
 import { afinnReport, heldOutPairs, type AfinnReport } from './afinn-report';
-import { REWARD_DEFAULTS, type RewardConfig } from './config';
+import { resolveRewardConfig, REWARD_DEFAULTS, type RewardConfig } from './config';
 import { loadRewardModel } from './load';
 import { formatScoredAnswer, formatScoredPair, readScoreFile, RW_EVAL_EXAMPLES, scoreAnswers, scorePairs, type AnswerToScore, type PairToScore } from './score';
 import { loadRewardTokenizer } from './tokenizer-setup';
@@ -50,20 +51,28 @@ export function rewardConfigFromArgs(args: Args): RewardConfig {
 }
 
 async function runTrain(args: Args): Promise<void> {
-  await initBackend({ backend: args.backend as string | undefined, threads: args.threads as number | undefined, workload: 'train' });
   explainUnsupportedFlags(args);
-  const config = rewardConfigFromArgs(args);
+  const config = resolveRewardConfig(rewardConfigFromArgs(args));
   const log = (l: string): void => void process.stderr.write(`${l}\n`);
-  const trainer = await RewardTrainer.create(config, { log });
+  // The folder first: a second run into it, or a fresh run over a finished one, is refused before anything loads.
+  const claim: OutputDirClaim | undefined = config.outputDir
+    ? claimOutputDir(config.outputDir, { resume: config.resumeFromCheckpoint, overwrite: config.overwriteOutputDir, log })
+    : undefined;
   try {
-    log(`***** Running training ***** (${trainer.trainItems.length} train pairs, ${trainer.evalItems.length} eval pairs, ${trainer.model.numParameters()} parameters)`);
-    const r = await trainer.train({ log });
-    const last = r.rewardEvals[r.rewardEvals.length - 1];
-    if (last) log(`final eval: acc ${last.result.acc}, chosen ${last.result.chosenScore}, rejected ${last.result.rejectedScore}`);
-    if (r.savedTo) log(`saved the reward model to ${r.savedTo}`);
-    if (r.status === 'interrupted') process.exitCode = 130;
+    await initBackend({ backend: args.backend as string | undefined, threads: args.threads as number | undefined, workload: 'train' });
+    const trainer = await RewardTrainer.create(config, { log });
+    try {
+      log(`***** Running training ***** (${trainer.trainItems.length} train pairs, ${trainer.evalItems.length} eval pairs, ${trainer.model.numParameters()} parameters)`);
+      const r = await trainer.train({ log, outputDirClaim: claim });
+      const last = r.rewardEvals[r.rewardEvals.length - 1];
+      if (last) log(`final eval: acc ${last.result.acc}, chosen ${last.result.chosenScore}, rejected ${last.result.rejectedScore}`);
+      if (r.savedTo) log(`saved the reward model to ${r.savedTo}`);
+      if (r.status === 'interrupted') process.exitCode = 130;
+    } finally {
+      trainer.dispose();
+    }
   } finally {
-    trainer.dispose();
+    claim?.release();
   }
 }
 

@@ -4,9 +4,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import {
-  AdamW, applyLora, assignWeights, findWeightsFile, getOptimizerGroupedParameters, loadLoraResume, loadModelForTraining, loadStateDict, LrScheduler,
-  readModelConfigs, resolveModelDir, saveLoraResume, setUpGradientCheckpointing, TrainingLoop, writeRunConfig, type MetricValues, type ProgressStream,
-  type TrainingResult, type TrainingTask,
+  AdamW, applyLora, assignWeights, claimOutputDir, findWeightsFile, getOptimizerGroupedParameters, loadLoraResume, loadModelForTraining, loadStateDict,
+  LrScheduler, readModelConfigs, resolveModelDir, saveLoraResume, setUpGradientCheckpointing, TrainingLoop, writeRunConfig, type MetricValues,
+  type OutputDirClaim, type ProgressStream, type TrainingResult, type TrainingTask,
 } from '@rlhfkit/core-tensor';
 import { attendedTokens, BatchSampler, collatePhase2, createStepDatasets, type Phase2Batch, type Phase2Item, type SamplerState } from '@rlhfkit/data';
 import { resolveRewardConfig, type RewardConfig } from './config';
@@ -31,6 +31,11 @@ export interface RewardTrainerOptions {
   handleSignals?: boolean;
   /** Progress line stream (default stderr). */
   progressStream?: ProgressStream;
+  /**
+   * The caller's claim on --output_dir (the CLI claims it before loading anything); without one, train() claims the
+   * folder for the run and the final save, and releases it.
+   */
+  outputDirClaim?: OutputDirClaim;
 }
 
 export interface RewardTrainResult extends TrainingResult {
@@ -143,6 +148,19 @@ export class RewardTrainer {
     const c = this.config;
     const log = opts.log ?? this.log;
     const outputDir = c.outputDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'rlhfkit-reward-run-'));
+    const given = opts.outputDirClaim;
+    const claim = given ?? claimOutputDir(outputDir, { resume: c.resumeFromCheckpoint, overwrite: c.overwriteOutputDir, log });
+    try {
+      return await this.trainClaimed(opts, outputDir, claim);
+    } finally {
+      if (!given) claim.release();
+      if (!c.outputDir) fs.rmSync(outputDir, { recursive: true, force: true });
+    }
+  }
+
+  private async trainClaimed(opts: RewardTrainerOptions, outputDir: string, claim: OutputDirClaim): Promise<RewardTrainResult> {
+    const c = this.config;
+    const log = opts.log ?? this.log;
     const params = this.model.trainableParameters();
     const groups = getOptimizerGroupedParameters([...params.keys()], c.weightDecay, { loraLr: c.loraLearningRate });
     const optimizer = new AdamW(groups, params, { lr: c.learningRate, betas: [0.9, 0.95] });
@@ -178,6 +196,7 @@ export class RewardTrainer {
     };
     const loop = new TrainingLoop(task, {
       outputDir,
+      outputDirClaim: claim,
       stepName: 'reward',
       config: c,
       numEpochs: c.numTrainEpochs,
@@ -205,11 +224,11 @@ export class RewardTrainer {
     let savedTo: string | null = null;
     if (c.outputDir && result.status === 'completed') {
       log('saving model ...');
+      claim.check();
       await this.model.save(c.outputDir, { tokenizer: this.tok.tokenizer });
       writeRunConfig(c.outputDir, 'reward', c);
       savedTo = c.outputDir;
     }
-    if (!c.outputDir) fs.rmSync(outputDir, { recursive: true, force: true });
     return { ...result, rewardEvals: this.evals.slice(), savedTo };
   }
 

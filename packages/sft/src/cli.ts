@@ -2,10 +2,10 @@
 import * as fs from 'node:fs';
 import type { Argv, CommandModule } from 'yargs';
 import {
-  addDsChatFlags, configFromArgs, createTinyModel, DATA_FLAG_NAMES, explainUnsupportedFlags, FLAG_GROUPS, flagOption, initBackend,
+  addDsChatFlags, claimOutputDir, configFromArgs, createTinyModel, DATA_FLAG_NAMES, explainUnsupportedFlags, FLAG_GROUPS, flagOption, initBackend,
   TINY_ARCHITECTURES, TRAINING_FLAG_NAMES, type TinyArchitecture,
 } from '@rlhfkit/core-tensor';
-import { SFT_DEFAULTS, type SftConfig } from './config';
+import { resolveSftConfig, SFT_DEFAULTS, type SftConfig } from './config';
 import { formatBlocks, formatColumns, runPromptEval } from './prompt-eval';
 import { PROMPT_LANGUAGES, type PromptLanguage } from './prompts';
 import { SftTrainer } from './trainer';
@@ -34,19 +34,25 @@ export function sftConfigFromArgs(args: SftTrainArgs): Partial<SftConfig> {
 
 async function runTrain(args: SftTrainArgs): Promise<void> {
   explainUnsupportedFlags(args, say);
-  const config = sftConfigFromArgs(args);
-  await initBackend({ backend: config.backend ?? undefined, threads: config.threads ?? undefined, workload: 'train' });
-  const trainer = await SftTrainer.create(config, { log: say });
+  const config = resolveSftConfig(sftConfigFromArgs(args));
+  // The folder first: a second run into it, or a fresh run over a finished one, is refused before anything loads.
+  const claim = claimOutputDir(config.outputDir, { resume: config.resumeFromCheckpoint, overwrite: config.overwriteOutputDir, log: say });
   try {
-    const c = trainer.config;
-    say(`sft: ${trainer.datasets.train.length} train / ${trainer.datasets.eval.length} eval rows, ${trainer.sampler.batchesPerEpoch} micro-batches per epoch, ${trainer.totalSteps} optimizer steps`);
-    const r = await trainer.train();
-    const curve = r.perplexities.map((p) => `epoch ${p.epoch}: ${+p.perplexity.toPrecision(6)}`).join(', ');
-    if (curve) say(`eval perplexity: ${curve}`);
-    if (r.status === 'completed') say(`saved the fine-tuned model to ${c.outputDir} (metrics: ${c.outputDir}/metrics.jsonl)`);
-    else process.exitCode = 130;
+    await initBackend({ backend: config.backend ?? undefined, threads: config.threads ?? undefined, workload: 'train' });
+    const trainer = await SftTrainer.create(config, { log: say, outputDirClaim: claim });
+    try {
+      const c = trainer.config;
+      say(`sft: ${trainer.datasets.train.length} train / ${trainer.datasets.eval.length} eval rows, ${trainer.sampler.batchesPerEpoch} micro-batches per epoch, ${trainer.totalSteps} optimizer steps`);
+      const r = await trainer.train();
+      const curve = r.perplexities.map((p) => `epoch ${p.epoch}: ${+p.perplexity.toPrecision(6)}`).join(', ');
+      if (curve) say(`eval perplexity: ${curve}`);
+      if (r.status === 'completed') say(`saved the fine-tuned model to ${c.outputDir} (metrics: ${c.outputDir}/metrics.jsonl)`);
+      else process.exitCode = 130;
+    } finally {
+      trainer.dispose();
+    }
   } finally {
-    trainer.dispose();
+    claim.release();
   }
 }
 

@@ -2,9 +2,9 @@
 import * as path from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import {
-  AdamW, applyLora, evaluateMeanLoss, getOptimizerGroupedParameters, loadModelForTraining, loadTrainingTokenizer, LrScheduler, setUpGradientCheckpointing, TrainingLoop,
-  writeRunConfig, type CausalLM, type LossEvaluation, type ProgressStream, type StepInfo, type Tokenizer, type TrainingResult,
-  type TrainingTask,
+  AdamW, applyLora, claimOutputDir, evaluateMeanLoss, getOptimizerGroupedParameters, loadModelForTraining, loadTrainingTokenizer, LrScheduler,
+  setUpGradientCheckpointing, TrainingLoop, writeRunConfig, type CausalLM, type LossEvaluation, type OutputDirClaim, type ProgressStream,
+  type StepInfo, type Tokenizer, type TrainingResult, type TrainingTask,
 } from '@rlhfkit/core-tensor';
 import { attendedTokens, BatchSampler, type Phase1Batch, type Phase1Item, type SamplerState, type StepDatasets } from '@rlhfkit/data';
 import { resolveSftConfig, SFT_TENSORBOARD_JOB, type SftConfig } from './config';
@@ -31,6 +31,11 @@ export interface SftTrainerOptions {
   stopAfterSteps?: number;
   /** Called after every optimizer step. */
   onStep?: (info: StepInfo, trainer: SftTrainer) => void;
+  /**
+   * The caller's claim on --output_dir (the CLI claims it before loading anything, so a second run is refused at
+   * once); without one, train() claims the folder for the run and the final save, and releases it.
+   */
+  outputDirClaim?: OutputDirClaim;
 }
 
 export interface SftResult extends TrainingResult {
@@ -133,9 +138,21 @@ export class SftTrainer {
   /** Trains as configured (resuming if asked), then saves the HF folder to --output_dir when the run completed. */
   async train(): Promise<SftResult> {
     const c = this.config;
+    const given = this.options.outputDirClaim;
+    const claim = given ?? claimOutputDir(c.outputDir, { resume: c.resumeFromCheckpoint, overwrite: c.overwriteOutputDir, log: this.log });
+    try {
+      return await this.trainClaimed(claim);
+    } finally {
+      if (!given) claim.release();
+    }
+  }
+
+  private async trainClaimed(claim: OutputDirClaim): Promise<SftResult> {
+    const c = this.config;
     this.log('***** Running training *****');
     const loop = new TrainingLoop(this.task(), {
       outputDir: c.outputDir,
+      outputDirClaim: claim,
       stepName: 'sft',
       config: c,
       numEpochs: c.numTrainEpochs,
@@ -159,6 +176,7 @@ export class SftTrainer {
     let savedTo: string | null = null;
     if (result.status === 'completed') {
       this.log('saving the final model ...');
+      claim.check();
       await this.save(c.outputDir);
       savedTo = c.outputDir;
     }

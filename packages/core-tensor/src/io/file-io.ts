@@ -2,6 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CheckpointError } from './host-tensor';
+import { tempPathFor, trackTemp } from './temp-files';
 
 const CHUNK = 1 << 30; // readSync takes at most 2^31-1 bytes per call
 
@@ -34,21 +35,27 @@ export function readExact(fd: number, position: number, length: number, file: st
 /** Writes `parts` to `file` through a temp file and a rename, so readers never see half a file. */
 export function writeFileAtomic(file: string, parts: Iterable<Uint8Array>): void {
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
-  const fd = fs.openSync(tmp, 'w');
+  const tmp = tempPathFor(file);
+  // Tracked while it exists, so an exit mid-write (an exception thrown by `parts`, process.exit) leaves no temp behind.
+  const untrack = trackTemp(tmp);
   try {
-    for (const p of parts) {
-      let done = 0;
-      while (done < p.byteLength) done += fs.writeSync(fd, p, done, Math.min(CHUNK, p.byteLength - done));
+    const fd = fs.openSync(tmp, 'w');
+    try {
+      for (const p of parts) {
+        let done = 0;
+        while (done < p.byteLength) done += fs.writeSync(fd, p, done, Math.min(CHUNK, p.byteLength - done));
+      }
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
     }
-    fs.fsyncSync(fd);
+    fs.renameSync(tmp, file);
   } catch (e) {
-    fs.closeSync(fd);
     fs.rmSync(tmp, { force: true });
     throw e;
+  } finally {
+    untrack();
   }
-  fs.closeSync(fd);
-  fs.renameSync(tmp, file);
 }
 
 /** 1-based line and column of a character offset. */

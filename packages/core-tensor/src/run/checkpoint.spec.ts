@@ -4,6 +4,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { useBackend } from '../testing/backends';
+import { deadPid } from '../testing/processes';
+import { writeSafetensors } from '../io/safetensors';
 import { AdamW } from '../train/adamw';
 import {
   listCheckpoints, loadOptimizerState, removeStaleTemps, resolveCheckpoint, saveOptimizerState, TRAINER_STATE_FORMAT, writeCheckpoint,
@@ -42,13 +44,48 @@ describe('run checkpoints', () => {
   });
 
   test('a folder killed mid-save is never taken for a checkpoint, and is cleaned up', () => {
-    const tmp = path.join(out, 'checkpoints', '.tmp-checkpoint-7-123');
+    const dead = deadPid();
+    const tmp = path.join(out, 'checkpoints', `.tmp-checkpoint-7-${dead}`);
     fs.mkdirSync(tmp, { recursive: true });
     fs.mkdirSync(path.join(out, 'checkpoints', 'checkpoint-9')); // no trainer_state.json: incomplete
     expect(listCheckpoints(out)).toEqual([]);
     expect(() => resolveCheckpoint('latest', out)).toThrow(/no complete checkpoint in .*checkpoints; start without --resume_from_checkpoint/);
-    expect(removeStaleTemps(out)).toEqual(['.tmp-checkpoint-7-123']);
+    expect(removeStaleTemps(out)).toEqual([`.tmp-checkpoint-7-${dead}`]);
     expect(fs.existsSync(tmp)).toBe(false);
+  });
+
+  test("a live run's temp folder is left alone (another run saving into the same folder)", () => {
+    const mine = path.join(out, 'checkpoints', `.tmp-checkpoint-7-${process.pid}`);
+    fs.mkdirSync(mine, { recursive: true });
+    expect(removeStaleTemps(out)).toEqual([]);
+    expect(fs.existsSync(mine)).toBe(true);
+  });
+
+  test("'latest' skips damaged checkpoints, naming each, and falls back to the newest sound one", async () => {
+    for (const step of [5, 10, 15]) {
+      await writeCheckpoint(out, state(step), (d) => {
+        fs.writeFileSync(path.join(d, 'optimizer.json'), '{"groups": [], "steps": {}}');
+        writeSafetensors(path.join(d, 'model.safetensors'), new Map([['w', { dtype: 'F32', shape: [4], data: new Float32Array(4) }]]));
+      }, { keep: 0 });
+    }
+    const ck = (s: number): string => path.join(out, 'checkpoints', `checkpoint-${s}`);
+    fs.truncateSync(path.join(ck(15), 'model.safetensors'), 60);
+    fs.writeFileSync(path.join(ck(10), 'optimizer.json'), '{"groups": [');
+    const lines: string[] = [];
+    expect(resolveCheckpoint('latest', out, { log: (l) => lines.push(l) })).toBe(ck(5));
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(/skipping damaged .*checkpoint-15 \(.*model\.safetensors.*truncated/);
+    expect(lines[1]).toMatch(/skipping damaged .*checkpoint-10 \(.*optimizer\.json: cannot parse/);
+    // Named explicitly, a damaged checkpoint is an error naming the file.
+    expect(() => resolveCheckpoint(ck(15), out)).toThrow(/checkpoint is damaged: .*checkpoint-15.model\.safetensors/);
+    fs.writeFileSync(path.join(ck(5), 'trainer_state.json'), '{');
+    expect(() => resolveCheckpoint('latest', out, { log: () => undefined })).toThrow(/every checkpoint in .* is damaged \(checkpoint-15, checkpoint-10, checkpoint-5\)/);
+  });
+
+  test('an optimizer.json without groups and steps is an error naming the file', () => {
+    fs.writeFileSync(path.join(out, 'optimizer.json'), '{}\n');
+    const a = new AdamW([{ params: [], weightDecay: 0 }], new Map(), { lr: 0.01 });
+    expect(() => loadOptimizerState(out, a)).toThrow(/optimizer\.json: the optimizer state needs a 'groups' list and a 'steps' map, found \{\}; the checkpoint is damaged/);
   });
 
   test('resolveCheckpoint explains a wrong folder', async () => {

@@ -2,7 +2,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readJsonFile, writeFileAtomic } from '../io/file-io';
-import { readSafetensors, writeSafetensors } from '../io/safetensors';
+import { readSafetensors, readSafetensorsHeaderFull, writeSafetensors } from '../io/safetensors';
+import { removeTempsIn, trackTemp } from '../io/temp-files';
 import type { RngState } from '../rng';
 import { joinAdamWState, splitAdamWState, type AdamW, type ParamGroup } from '../train/adamw';
 import type { LrSchedulerState } from '../train/lr-schedule';
@@ -72,21 +73,48 @@ export function listCheckpoints(outputDir: string): CheckpointInfo[] {
   return out.sort((a, b) => a.step - b.step);
 }
 
-/** Temp folders left by a run killed while saving: never complete, safe to delete. */
+/**
+ * Temp folders under <outputDir>/checkpoints left by runs killed while saving (never complete): those of processes
+ * that are gone are deleted; a live process's (another run still saving) are left alone. Returns the names deleted.
+ */
 export function removeStaleTemps(outputDir: string): string[] {
-  const root = checkpointsDir(outputDir);
-  if (!fs.existsSync(root)) return [];
-  const removed: string[] = [];
-  for (const name of fs.readdirSync(root)) {
-    if (!name.startsWith(TEMP_PREFIX)) continue;
-    fs.rmSync(path.join(root, name), { recursive: true, force: true });
-    removed.push(name);
-  }
-  return removed;
+  return removeTempsIn(checkpointsDir(outputDir), 'dead').removed;
 }
 
-/** `--resume_from_checkpoint`: 'latest' (newest complete checkpoint under outputDir) or a checkpoint folder. */
-export function resolveCheckpoint(spec: string, outputDir: string): string {
+/**
+ * What is wrong with a checkpoint folder, or null when it looks complete: its trainer state must parse, and every
+ * JSON file in it (sub-folders too) must parse and every safetensors file must hold the bytes its header declares.
+ * Files a step may or may not write are not required, so this fits every step's layout.
+ */
+export function checkpointProblem(dir: string): string | null {
+  try {
+    readTrainerState(dir);
+    const walk = (d: string): void => {
+      for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+        const p = path.join(d, e.name);
+        if (e.isDirectory()) walk(p);
+        else if (e.name.endsWith('.json')) readRunJson(p, e.name);
+        else if (e.name.endsWith('.safetensors')) readSafetensorsHeaderFull(p);
+      }
+    };
+    walk(dir);
+    return null;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+
+export interface ResolveCheckpointOptions {
+  /** Where 'latest' says which damaged checkpoints it skipped (default: stderr). */
+  log?: (line: string) => void;
+}
+
+/**
+ * `--resume_from_checkpoint`: 'latest' (the newest complete checkpoint under outputDir that is not damaged; each one
+ * skipped is named in a printed line) or a checkpoint folder (an error when it is damaged).
+ */
+export function resolveCheckpoint(spec: string, outputDir: string, opts: ResolveCheckpointOptions = {}): string {
+  const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   if (spec === 'latest') {
     const all = listCheckpoints(outputDir);
     if (all.length === 0) {
@@ -95,7 +123,17 @@ export function resolveCheckpoint(spec: string, outputDir: string): string {
           'start without --resume_from_checkpoint, or point it at a checkpoint-<step> folder',
       );
     }
-    return all[all.length - 1].dir;
+    const skipped: string[] = [];
+    for (const c of all.reverse()) {
+      const problem = checkpointProblem(c.dir);
+      if (problem === null) return c.dir;
+      log(`--resume_from_checkpoint latest: skipping damaged ${c.dir} (${problem})`);
+      skipped.push(path.basename(c.dir));
+    }
+    throw new RunCheckpointError(
+      `--resume_from_checkpoint latest: every checkpoint in ${checkpointsDir(outputDir)} is damaged (${skipped.join(', ')}); ` +
+        'start a new run with --overwrite_output_dir, or repair one of them',
+    );
   }
   const dir = path.resolve(spec);
   if (!fs.existsSync(dir)) throw new RunCheckpointError(`--resume_from_checkpoint ${spec}: no such folder`);
@@ -104,6 +142,8 @@ export function resolveCheckpoint(spec: string, outputDir: string): string {
     const hint = inner.length ? ` It looks like an output folder; use ${inner[inner.length - 1].dir}, or 'latest' with --output_dir ${dir}` : '';
     throw new RunCheckpointError(`--resume_from_checkpoint ${spec}: ${dir} has no ${TRAINER_STATE_FILE}, so it is not a complete rlhfkit checkpoint.${hint}`);
   }
+  const problem = checkpointProblem(dir);
+  if (problem !== null) throw new RunCheckpointError(`--resume_from_checkpoint ${spec}: the checkpoint is damaged: ${problem}`);
   return dir;
 }
 
@@ -135,7 +175,15 @@ export function saveOptimizerState(dir: string, optimizer: AdamW): void {
 }
 
 export function loadOptimizerState(dir: string, optimizer: AdamW): void {
-  const meta = readRunJson<{ groups: ParamGroup[]; steps: Record<string, number> }>(path.join(dir, OPTIMIZER_META_FILE), 'the optimizer state');
+  const metaFile = path.join(dir, OPTIMIZER_META_FILE);
+  const meta = readRunJson<{ groups: ParamGroup[]; steps: Record<string, number> }>(metaFile, 'the optimizer state');
+  const isMap = (v: unknown): boolean => typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (!isMap(meta) || !Array.isArray(meta.groups) || !isMap(meta.steps)) {
+    throw new RunCheckpointError(
+      `${metaFile}: the optimizer state needs a 'groups' list and a 'steps' map, found ${JSON.stringify(meta).slice(0, 80)}; ` +
+        'the checkpoint is damaged, resume from an older one',
+    );
+  }
   const file = path.join(dir, OPTIMIZER_TENSORS_FILE);
   const tensors = Object.keys(meta.steps).length ? readSafetensors(file) : new Map();
   optimizer.loadStateDict(joinAdamWState(meta, tensors));
@@ -168,25 +216,34 @@ export async function writeCheckpoint(
   const root = checkpointsDir(outputDir);
   fs.mkdirSync(root, { recursive: true });
   const tmp = path.join(root, `${TEMP_PREFIX}${CHECKPOINT_PREFIX}${state.globalStep}-${process.pid}`);
-  fs.rmSync(tmp, { recursive: true, force: true });
-  fs.mkdirSync(tmp);
+  // Tracked until renamed: an exit while the model is being written (second Ctrl-C, process.exit) removes it.
+  const untrack = trackTemp(tmp);
   try {
-    await write(tmp);
-    writeJson(path.join(tmp, TRAINER_STATE_FILE), state);
-  } catch (e) {
     fs.rmSync(tmp, { recursive: true, force: true });
-    throw e;
+    fs.mkdirSync(tmp);
+    try {
+      await write(tmp);
+      writeJson(path.join(tmp, TRAINER_STATE_FILE), state);
+    } catch (e) {
+      fs.rmSync(tmp, { recursive: true, force: true });
+      throw e;
+    }
+    const final = path.join(root, `${CHECKPOINT_PREFIX}${state.globalStep}`);
+    if (fs.existsSync(final)) {
+      // Same step saved again (e.g. a resumed run stopped at once): swap, then drop the old copy.
+      const old = path.join(root, `${TEMP_PREFIX}old-${state.globalStep}-${process.pid}`);
+      const untrackOld = trackTemp(old);
+      fs.renameSync(final, old);
+      fs.renameSync(tmp, final);
+      fs.rmSync(old, { recursive: true, force: true });
+      untrackOld();
+    } else {
+      fs.renameSync(tmp, final);
+    }
+  } finally {
+    untrack();
   }
   const final = path.join(root, `${CHECKPOINT_PREFIX}${state.globalStep}`);
-  if (fs.existsSync(final)) {
-    // Same step saved again (e.g. a resumed run stopped at once): swap, then drop the old copy.
-    const old = path.join(root, `${TEMP_PREFIX}old-${state.globalStep}-${process.pid}`);
-    fs.renameSync(final, old);
-    fs.renameSync(tmp, final);
-    fs.rmSync(old, { recursive: true, force: true });
-  } else {
-    fs.renameSync(tmp, final);
-  }
   pruneCheckpoints(outputDir, options.keep);
   return final;
 }

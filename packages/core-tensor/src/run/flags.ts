@@ -51,6 +51,10 @@ export const DSCHAT_FLAGS = {
   model_name_or_path: { type: 'string', group: 'model', describe: 'model folder, or a hub name found in the local Hugging Face cache' },
   dropout: { type: 'number', group: 'model', describe: "set the model's dropout / attention_dropout / activation_dropout (default: keep the config's)" },
   gradient_checkpointing: { type: 'boolean', default: false, group: 'model', describe: 'recompute each decoder layer in the backward pass (less memory, more time)' },
+  strict: {
+    type: 'boolean', default: false, group: 'model',
+    describe: "fail when the model's weights hold tensors its config.json does not use (default: warn, naming them, as transformers does)",
+  },
   // ---- training
   per_device_train_batch_size: { type: 'number', default: 16, group: 'training', describe: 'micro-batch size for training' },
   per_device_eval_batch_size: { type: 'number', default: 16, group: 'training', describe: 'batch size for evaluation' },
@@ -61,7 +65,11 @@ export const DSCHAT_FLAGS = {
   lr_scheduler_type: { type: 'string', default: 'cosine', choices: SCHEDULE_NAMES, group: 'training', describe: 'learning-rate schedule over ceil(batches/accumulation) x epochs updates' },
   num_warmup_steps: { type: 'number', default: 0, group: 'training', describe: 'linear warm-up steps of the schedule' },
   seed: { type: 'number', default: 1234, group: 'training', describe: 'seed for the data split, data order, initialisation and dropout' },
-  output_dir: { type: 'string', group: 'training', describe: 'where the model, checkpoints and metrics.jsonl go' },
+  output_dir: { type: 'string', group: 'training', describe: 'where the model, checkpoints and metrics.jsonl go (one run at a time: a live run holds a lock there)' },
+  overwrite_output_dir: {
+    type: 'boolean', default: false, group: 'training',
+    describe: "start a fresh run in an --output_dir that holds a previous run's checkpoints or model, deleting its checkpoints and metrics (transformers' flag)",
+  },
   max_grad_norm: { type: 'number', default: 1.0, group: 'training', describe: 'gradient clipping by global norm (DeepSpeed-Chat: 1.0; an rlhfkit flag)' },
   compute_fp32_loss: {
     type: 'boolean', default: false, group: 'training', describe: 'compute the loss in float32 (always the case in rlhfkit)',
@@ -114,9 +122,9 @@ export type DsChatFlagName = keyof typeof DSCHAT_FLAGS;
 
 /** Every flag of the shared training loop (what steps 1 and 2 both take), data flags excluded. */
 export const TRAINING_FLAG_NAMES: readonly DsChatFlagName[] = [
-  'model_name_or_path', 'dropout', 'gradient_checkpointing',
+  'model_name_or_path', 'dropout', 'gradient_checkpointing', 'strict',
   'per_device_train_batch_size', 'per_device_eval_batch_size', 'learning_rate', 'weight_decay', 'num_train_epochs',
-  'gradient_accumulation_steps', 'lr_scheduler_type', 'num_warmup_steps', 'seed', 'output_dir', 'compute_fp32_loss', 'max_grad_norm',
+  'gradient_accumulation_steps', 'lr_scheduler_type', 'num_warmup_steps', 'seed', 'output_dir', 'overwrite_output_dir', 'compute_fp32_loss', 'max_grad_norm',
   'lora_dim', 'lora_module_name', 'only_optimize_lora', 'lora_learning_rate',
   'save_steps', 'save_total_limit', 'resume_from_checkpoint',
   'enable_tensorboard', 'tensorboard_path', 'print_loss',

@@ -1,6 +1,7 @@
 // Public surface of the training-run machinery shared by the steps: flags, step loop, run checkpoints, model set-up.
 export * from './flags';
 export * from './checkpoint';
+export * from './output-dir';
 export * from './training-task';
 export * from './training-loop';
 export * from './evaluate';

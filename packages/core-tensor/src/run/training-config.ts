@@ -24,6 +24,8 @@ export interface TrainingConfig {
   /** null keeps the model config's dropout rates. */
   dropout: number | null;
   gradientCheckpointing: boolean;
+  /** `--strict`: tensors in the checkpoint that the model does not use are an error, not a warning. */
+  strict?: boolean;
   // ---- training
   perDeviceTrainBatchSize: number;
   perDeviceEvalBatchSize: number;
@@ -46,6 +48,8 @@ export interface TrainingConfig {
   saveSteps: number;
   saveTotalLimit: number;
   resumeFromCheckpoint: string | null;
+  /** `--overwrite_output_dir`: a fresh run may replace a previous run in the output folder (see claimOutputDir). */
+  overwriteOutputDir?: boolean;
   // ---- logging
   enableTensorboard: boolean;
   tensorboardPath: string;
@@ -68,6 +72,7 @@ export const TRAINING_DEFAULTS: Readonly<TrainingConfig> = Object.freeze({
   modelNameOrPath: '',
   dropout: null,
   gradientCheckpointing: false,
+  strict: false,
   perDeviceTrainBatchSize: 16,
   perDeviceEvalBatchSize: 16,
   learningRate: 1e-3,
@@ -86,6 +91,7 @@ export const TRAINING_DEFAULTS: Readonly<TrainingConfig> = Object.freeze({
   saveSteps: 500,
   saveTotalLimit: 2,
   resumeFromCheckpoint: null,
+  overwriteOutputDir: false,
   enableTensorboard: false,
   tensorboardPath: 'step1_tensorboard',
   printLoss: false,

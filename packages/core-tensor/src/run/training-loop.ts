@@ -7,10 +7,11 @@ import { TensorBoardWriter } from '../metrics/tfevents';
 import { GradientAccumulator } from '../train/grad-accum';
 import { clipGradNorm } from '../train/grad-clip';
 import {
-  loadOptimizerState, readRunConfig, readTrainerState, removeStaleTemps, resolveCheckpoint, RUN_CONFIG_FILE, RunCheckpointError,
+  loadOptimizerState, readRunConfig, readTrainerState, resolveCheckpoint, RUN_CONFIG_FILE, RunCheckpointError,
   saveOptimizerState, TRAINER_STATE_FORMAT, writeCheckpoint, writeRunConfig, type TrainerState,
 } from './checkpoint';
 import { camelToSnake } from './flags';
+import { claimOutputDir, type OutputDirClaim } from './output-dir';
 import { NonFiniteLossError, type EvalPoint, type ResumableSampler, type TrainingLoopOptions, type TrainingResult, type TrainingTask } from './training-task';
 
 /** Drops metrics.jsonl lines past `step` (from the part of an interrupted run after its last checkpoint). */
@@ -63,19 +64,35 @@ export class TrainingLoop<B> {
     this.stopRequested = true;
   }
 
+  /**
+   * Runs the task in o.outputDir, held through o.outputDirClaim, or else claimed here for the length of the run
+   * (see claimOutputDir: one run per folder, no fresh run over a previous one, temp files cleaned).
+   */
   async run(): Promise<TrainingResult> {
+    const o = this.o;
+    const given = o.outputDirClaim;
+    if (given && given.dir !== path.resolve(o.outputDir)) {
+      throw new Error(`TrainingLoop: outputDirClaim holds ${given.dir} but outputDir is ${path.resolve(o.outputDir)}`);
+    }
+    const claim = given ?? claimOutputDir(o.outputDir, { resume: o.resumeFromCheckpoint, overwrite: o.overwriteOutputDir, log: this.log });
+    try {
+      return await this.runClaimed(claim);
+    } finally {
+      if (!given) claim.release();
+    }
+  }
+
+  private async runClaimed(claim: OutputDirClaim): Promise<TrainingResult> {
     const o = this.o;
     const task = this.task;
     const gas = o.gradientAccumulationSteps ?? 1;
     const maxGradNorm = o.maxGradNorm ?? 1.0;
     const saveSteps = o.saveSteps ?? 0;
-    fs.mkdirSync(o.outputDir, { recursive: true });
-    removeStaleTemps(o.outputDir);
 
     let globalStep = 0;
     let resumedFrom: string | null = null;
     if (o.resumeFromCheckpoint) {
-      resumedFrom = resolveCheckpoint(o.resumeFromCheckpoint, o.outputDir);
+      resumedFrom = resolveCheckpoint(o.resumeFromCheckpoint, o.outputDir, { log: this.log });
       globalStep = await this.restore(resumedFrom);
       this.lastCheckpoint = resumedFrom;
       const dropped = truncateMetricsAfter(path.join(o.outputDir, 'metrics.jsonl'), globalStep);
@@ -176,6 +193,7 @@ export class TrainingLoop<B> {
         await yieldToEventLoop();
         const stopNow = this.stopRequested || (o.stopAfterSteps !== undefined && globalStep >= o.stopAfterSteps);
         if (epochEnd || (saveSteps > 0 && globalStep % saveSteps === 0) || stopNow) {
+          claim.check();
           this.lastCheckpoint = await this.save(globalStep, totalSteps);
           result.lastCheckpoint = this.lastCheckpoint;
           this.log(`saved checkpoint ${this.lastCheckpoint}`);

@@ -4,6 +4,7 @@ import type { MetricValues } from '../metrics/metrics-logger';
 import type { ProgressStream } from '../metrics/progress';
 import type { Rng } from '../rng';
 import type { AdamW } from '../train/adamw';
+import type { OutputDirClaim } from './output-dir';
 import type { LrScheduler } from '../train/lr-schedule';
 
 /** A batch sampler that can say where it is and be rebuilt there (data's BatchSampler fits). */
@@ -52,6 +53,13 @@ export interface TrainingTask<B> {
 export interface TrainingLoopOptions {
   /** metrics.jsonl, the run config and checkpoints/ go here. */
   outputDir: string;
+  /**
+   * The caller's claim on outputDir (claimOutputDir), held past the loop for the final save; the caller releases it.
+   * Without one, run() claims outputDir itself and releases it when it returns.
+   */
+  outputDirClaim?: OutputDirClaim;
+  /** `--overwrite_output_dir`, for the claim run() makes itself: a previous run's checkpoints and metrics are deleted. */
+  overwriteOutputDir?: boolean;
   /** Names the step in the saved config and progress line, e.g. 'sft'. */
   stepName: string;
   /** The resolved config, saved beside every checkpoint. */

@@ -1,13 +1,13 @@
 // Saves a Tokenizer as a transformers-loadable folder: tokenizer.json, tokenizer_config.json, special_tokens_map.json.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { writeFileAtomic } from '../io/file-io';
+import { tempPathFor, trackTemp } from '../io/temp-files';
 import type { Tokenizer } from './tokenizer';
 import type { TokenizerJson } from './bpe-json';
 
 function writeAtomic(file: string, text: string): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, text, 'utf8');
-  fs.renameSync(tmp, file);
+  writeFileAtomic(file, [Buffer.from(text, 'utf8')]);
 }
 
 /** JSON with sorted keys (transformers writes its config files with sort_keys=True). */
@@ -30,10 +30,16 @@ export function saveTokenizer(tok: Tokenizer, dir: string): string[] {
   const files: string[] = [];
 
   // tokenizer.json: what the binding holds now (added tokens, post-processor), minus padding/truncation state.
-  const tmp = path.join(dir, `.tokenizer.json.native-${process.pid}`);
-  tok.native.save(tmp, false);
-  const json = JSON.parse(fs.readFileSync(tmp, 'utf8')) as TokenizerJson;
-  fs.rmSync(tmp, { force: true });
+  const tmp = tempPathFor(path.join(dir, 'tokenizer.json.native'));
+  const untrack = trackTemp(tmp);
+  let json: TokenizerJson;
+  try {
+    tok.native.save(tmp, false);
+    json = JSON.parse(fs.readFileSync(tmp, 'utf8')) as TokenizerJson;
+  } finally {
+    fs.rmSync(tmp, { force: true });
+    untrack();
+  }
   json.padding = null;
   json.truncation = null;
   // Newer `tokenizers` write merges as pairs; "a b" strings load in every version, so use them when no token has a space.
