@@ -1,0 +1,57 @@
+#!/bin/bash
+# Step 3 (RLHF with PPO): DeepSpeed-Chat's training/step3_rlhf_finetuning/training_scripts/opt/single_node/run_1.3b.sh with rlhfkit:
+# the same flags, with `deepspeed main.py` replaced by `rlhfkit ppo train`. The actor (step-1 output) and critic (step-2
+# output) must be local folders or in the local Hugging Face cache (nothing is downloaded); ZeRO stages, --deepspeed,
+# --enable_hybrid_engine and the offload flags are accepted and explained in one line each.
+# Usage: run_1.3b.sh ACTOR_MODEL_PATH CRITIC_MODEL_PATH [ACTOR_ZERO_STAGE] [CRITIC_ZERO_STAGE] [OUTPUT]
+ROOT="$(cd "$(dirname "$0")/../../../.." && pwd)"
+RLHFKIT="$ROOT/node_modules/.bin/rlhfkit"
+ACTOR_MODEL_PATH=$1
+CRITIC_MODEL_PATH=$2
+ACTOR_ZERO_STAGE=$3
+CRITIC_ZERO_STAGE=$4
+OUTPUT=$5
+if [ "$OUTPUT" == "" ]; then
+    OUTPUT=./output
+fi
+if [ "$ACTOR_ZERO_STAGE" == "" ]; then
+    ACTOR_ZERO_STAGE=2
+fi
+if [ "$CRITIC_ZERO_STAGE" == "" ]; then
+    CRITIC_ZERO_STAGE=2
+fi
+mkdir -p $OUTPUT
+
+Num_Padding_at_Beginning=1 # this is model related
+
+Actor_Lr=9.65e-6
+Critic_Lr=5e-6
+
+"$RLHFKIT" ppo train \
+   --data_path Dahoas/rm-static \
+   --data_split 2,4,4 \
+   --actor_model_name_or_path $ACTOR_MODEL_PATH \
+   --critic_model_name_or_path $CRITIC_MODEL_PATH \
+   --num_padding_at_beginning 1 \
+   --per_device_generation_batch_size 4 \
+   --per_device_training_batch_size 4 \
+   --generation_batches 1 \
+   --ppo_epochs 1 \
+   --max_answer_seq_len 256 \
+   --max_prompt_seq_len 256 \
+   --actor_learning_rate ${Actor_Lr} \
+   --critic_learning_rate ${Critic_Lr} \
+   --num_train_epochs 1 \
+   --lr_scheduler_type cosine \
+   --gradient_accumulation_steps 1 \
+   --actor_dropout 0.0 \
+   --num_warmup_steps 100 \
+   --deepspeed --seed 1234 \
+   --enable_hybrid_engine \
+   --actor_zero_stage $ACTOR_ZERO_STAGE \
+   --critic_zero_stage $CRITIC_ZERO_STAGE \
+   --enable_ema \
+   --enable_tensorboard \
+   --tensorboard_path $OUTPUT \
+   --output_dir $OUTPUT \
+    &> $OUTPUT/training.log
