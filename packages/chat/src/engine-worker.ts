@@ -21,7 +21,7 @@ async function serve(model: CausalLM, msg: WorkerInbound): Promise<void> {
   } else if (msg.type === 'run') {
     const req: EngineRequest = msg.request;
     try {
-      await runOnModel(model, req, (step, tokens) => post({ type: 'tokens', id: msg.id, step, tokens }), new StopFlags(msg.stops));
+      await runOnModel(model, req, (step, tokens, logprobs) => post({ type: 'tokens', id: msg.id, step, tokens, logprobs }), new StopFlags(msg.stops));
       post({ type: 'done', id: msg.id });
     } catch (e) {
       post({ type: 'failed', id: msg.id, message: e instanceof Error ? e.message : String(e) });

@@ -70,6 +70,27 @@ describe('running generate() for a batch of rows', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it("reports each chosen token's log-probability from the raw logits, with the top alternatives", async () => {
+    const steps: { tokens: number[]; lps: { logprob: number; top: [number, number][] }[] }[] = [];
+    const before = tf.memory().numTensors;
+    await runOnModel(model, { rows: [{ promptIds: prompt, maxNewTokens: 4 }, { promptIds: prompt, maxNewTokens: 4, penalties: { logitBias: [[42, 100]] } }], sampling: greedy, eos: [], pad: 756, logprobs: 3 },
+      (_s, tokens, lps) => steps.push({ tokens, lps: lps! }), new StopFlags(2));
+    expect(tf.memory().numTensors).toBe(before);
+    // Step 0: both rows saw the same prompt, so the same raw distribution, whatever row 1's bias made it pick.
+    expect(steps[0].lps[1].top).toEqual(steps[0].lps[0].top);
+    expect(steps[0].tokens[0]).not.toBe(42);
+    expect(steps[0].lps[1].logprob).toBeLessThan(steps[0].lps[0].logprob);
+    for (const { tokens, lps } of steps) {
+      // greedy row 0 chose the most likely token; row 1 was pushed to 42 by logit_bias, which the raw logprobs do not show
+      expect(lps[0].top[0]).toEqual([tokens[0], lps[0].logprob]);
+      expect(lps[0].top).toHaveLength(3);
+      expect(lps[0].top[0][1]).toBeGreaterThanOrEqual(lps[0].top[1][1]);
+      expect(tokens[1]).toBe(42);
+      const mass = lps[0].top.reduce((a, [, l]) => a + Math.exp(l), 0);
+      expect(mass).toBeLessThanOrEqual(1 + 1e-6);
+    }
+  });
+
   it('samples reproducibly with a seed', async () => {
     const req: EngineRequest = { rows: [{ promptIds: prompt, maxNewTokens: 8 }], sampling: { ...greedy, temperature: 1.5, seed: 7 }, eos: [], pad: 756 };
     expect(await collect(req)).toEqual(await collect(req));

@@ -1,6 +1,7 @@
 // The generation engine: one batch of prompt rows through generate(), tokens reported per step, rows stoppable from outside.
 import * as tf from '@tensorflow/tfjs';
 import { generate, generationConfigFromJson, loadPretrained, type CausalLM, type GenerationConfig } from '@rlhfkit/core-tensor';
+import { LogprobCapture, type TokenLogprob } from './logprobs';
 import { needsPenalties, PenaltyProcessor, withLogitsProcessor, type RowPenalties } from './penalties';
 
 /** Sampling settings shared by every row of one run (temperature 0 = greedy). */
@@ -33,6 +34,8 @@ export interface EngineRequest {
   eos: number[];
   /** Fills finished rows and left-pads ragged prompts. */
   pad: number;
+  /** Report each chosen token's log-probability and this many alternatives (0-20); undefined = none. */
+  logprobs?: number;
 }
 
 /** What a server or chat session needs to know about the model behind an engine. */
@@ -49,8 +52,11 @@ export interface EngineModelInfo {
   generationDefaults: GenerationConfig;
 }
 
-/** Called after every decoding step with the token each row produced (finished rows get the pad id). */
-export type TokenListener = (step: number, tokens: number[]) => void;
+/**
+ * Called after every decoding step with the token each row produced (finished rows get the pad id), and their
+ * log-probabilities when the request asked for them.
+ */
+export type TokenListener = (step: number, tokens: number[], logprobs?: TokenLogprob[]) => void;
 
 /** One flag per row, settable from another thread (a SharedArrayBuffer): set rows are not generated further. */
 export class StopFlags {
@@ -113,7 +119,13 @@ export async function runOnModel(model: CausalLM, req: EngineRequest, onTokens: 
   const produced = rows.map(() => 0);
   const ended = rows.map((r) => r.maxNewTokens <= 0);
   const penalties = needsPenalties(rows.map((r) => r.penalties)) ? new PenaltyProcessor(rows.map((r) => r.penalties), model.config.vocabSize) : null;
-  const runner = penalties ? withLogitsProcessor(model, (logits) => penalties.apply(logits)) : model;
+  const capture = req.logprobs !== undefined ? new LogprobCapture(req.logprobs, model.config.vocabSize) : null;
+  const runner = penalties || capture
+    ? withLogitsProcessor(model, (logits) => {
+      capture?.capture(logits);
+      return penalties ? penalties.apply(logits) : logits.clone();
+    })
+    : model;
   const s = req.sampling;
   const sample = s.temperature > 0;
   await generate(runner, rows.map((r) => r.promptIds), {
@@ -128,7 +140,7 @@ export async function runOnModel(model: CausalLM, req: EngineRequest, onTokens: 
     padTokenId: req.pad,
     seed: s.seed,
     onToken: (tokens, step) => {
-      onTokens(step, tokens);
+      onTokens(step, tokens, capture?.take(tokens));
       penalties?.observe(tokens);
       let alive = false;
       tokens.forEach((t, r) => {

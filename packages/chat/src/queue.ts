@@ -76,7 +76,7 @@ export class QueuedRun {
 
 function batchKey(req: EngineRequest): string | null {
   if (req.sampling.seed !== undefined) return null; // a seeded request is reproducible only alone
-  return JSON.stringify([req.sampling, [...req.eos].sort((a, b) => a - b), req.pad]);
+  return JSON.stringify([req.sampling, [...req.eos].sort((a, b) => a - b), req.pad, req.logprobs ?? null]);
 }
 
 /** One engine, one batch at a time; everything else waits here in arrival order. */
@@ -176,10 +176,10 @@ export class GenerationQueue {
       }
       const head = batch[0].request;
       const merged: EngineRequest = batch.length === 1 ? head : { ...head, rows: batch.flatMap((r) => r.request.rows) };
-      const onTokens: TokenListener = (step, tokens) => {
+      const onTokens: TokenListener = (step, tokens, logprobs) => {
         batch.forEach((run, i) => {
           try {
-            run.onTokens(step, tokens.slice(offsets[i], offsets[i] + run.rows));
+            run.onTokens(step, tokens.slice(offsets[i], offsets[i] + run.rows), logprobs?.slice(offsets[i], offsets[i] + run.rows));
           } catch {
             run.cancel(); // a listener that throws (its client is gone) loses its rows, not the batch
           }

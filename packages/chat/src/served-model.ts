@@ -16,6 +16,8 @@ export interface ServedModel {
   readonly format: PromptFormat;
   /** Synchronous decode with special tokens skipped (streaming). */
   readonly decode: SyncDecode;
+  /** One token's text, special tokens shown (log-probability entries). */
+  readonly tokenText: (id: number) => string;
   /** Ids the text leaves out. */
   readonly skipIds: ReadonlySet<number>;
   /** Ids that end an answer: generation_config.json's (else config.json's) and the tokenizer's eos. */
@@ -55,6 +57,7 @@ export function servedModel(engine: GenerationEngine, tokenizer: Tokenizer, opts
     tokenizer,
     format,
     decode: syncDecoder(tokenizer),
+    tokenText: ((all: SyncDecode) => (id: number) => all([id]))(syncDecoder(tokenizer, { skipSpecialTokens: false })),
     skipIds: specialIdSet(tokenizer),
     eos,
     contextLength: engine.info.contextLength,

@@ -63,7 +63,8 @@ export class ScriptedEngine implements GenerationEngine {
       await new Promise((resolve) => (this.stepDelayMs > 0 ? setTimeout(resolve, this.stepDelayMs) : setImmediate(resolve)));
       this.steps++;
       const tokens = plans.map((p, r) => (ended[r] ? req.pad : (p[step] ?? req.pad)));
-      onTokens(step, tokens);
+      // Scripted log-probabilities: -0.5 for every token, with the next id as the only alternative.
+      onTokens(step, tokens, req.logprobs === undefined ? undefined : tokens.map((t) => ({ logprob: -0.5, top: req.logprobs ? [[t, -0.5], [t + 1, -1.5]].slice(0, req.logprobs) as [number, number][] : [] })));
       tokens.forEach((t, r) => {
         if (!ended[r] && (eos.has(t) || step + 1 >= req.rows[r].maxNewTokens || stops.has(r))) ended[r] = true;
       });

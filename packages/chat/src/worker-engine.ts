@@ -98,7 +98,7 @@ export class WorkerEngine implements GenerationEngine {
     const p = this.pending.get(m.id);
     if (!p) return;
     if (m.type === 'tokens') {
-      p.onTokens?.(m.step, m.tokens);
+      p.onTokens?.(m.step, m.tokens, m.logprobs);
       return;
     }
     this.pending.delete(m.id);

@@ -1,5 +1,6 @@
 // Messages between WorkerEngine (main thread) and engine-worker.ts (the thread that holds the model).
 import type { EngineModelInfo, EngineRequest } from './engine';
+import type { TokenLogprob } from './logprobs';
 
 export interface WorkerStartData {
   path: string;
@@ -17,7 +18,7 @@ export type WorkerInbound =
 export type WorkerOutbound =
   | { type: 'ready'; info: EngineModelInfo }
   | { type: 'fatal'; message: string }
-  | { type: 'tokens'; id: number; step: number; tokens: number[] }
+  | { type: 'tokens'; id: number; step: number; tokens: number[]; logprobs?: TokenLogprob[] }
   | { type: 'done'; id: number }
   | { type: 'failed'; id: number; message: string }
   | { type: 'stats'; id: number; numTensors: number };

@@ -1,5 +1,5 @@
 // Runs a validated chat or completion request through the queue and reports each choice's text as it is produced.
-import type { CompletionText as CompletionTextType, FinishReason } from '../completion-text';
+import type { CompletionText as CompletionTextType, FinishReason, LogprobEntry } from '../completion-text';
 import { CompletionText } from '../completion-text';
 import type { EngineRequest } from '../engine';
 import { QueueFullError, type GenerationQueue, type QueuedRun } from '../queue';
@@ -20,6 +20,8 @@ export interface ChoiceDelta {
   index: number;
   text: string;
   finish: FinishReason | null;
+  /** The log-probabilities of the tokens behind `text`, when the request asked for them. */
+  logprobs: LogprobEntry[];
 }
 
 export interface Usage {
@@ -110,21 +112,22 @@ export function startGeneration(
   try {
     jobs.forEach((job, j) => {
       for (let r = 0; r < n; r++) {
-        choices.push(new CompletionText({ decode: model.decode, promptIds: job.ids, skipIds: model.skipIds, eos, stop, maxTokens: job.maxTokens }));
+        choices.push(new CompletionText({ decode: model.decode, tokenText: model.tokenText, promptIds: job.ids, skipIds: model.skipIds, eos, stop, maxTokens: job.maxTokens }));
       }
       const request: EngineRequest = {
         rows: Array.from({ length: n }, () => ({ promptIds: job.ids, maxNewTokens: job.maxTokens, penalties: params.penalties })),
         sampling: params.sampling,
         eos,
         pad: model.engine.info.pad,
+        logprobs: params.logprobs,
       };
       const base = j * n;
-      runs.push(queue.submit(request, (_step, tokens) => {
+      runs.push(queue.submit(request, (_step, tokens, logprobs) => {
         tokens.forEach((t, r) => {
           const c = choices[base + r];
           if (c.finished) return;
-          const s = c.push(t);
-          if (s.text || s.finish) onDelta({ index: base + r, text: s.text, finish: s.finish });
+          const s = c.push(t, logprobs?.[r]);
+          if (s.text || s.finish) onDelta({ index: base + r, text: s.text, finish: s.finish, logprobs: s.logprobs });
           if (c.finished) runs[j].stopRow(r);
         });
       }));
@@ -139,7 +142,7 @@ export function startGeneration(
     if (outcomes.includes('cancelled')) throw new ApiError(503, 'The request was cancelled: the server is shutting down.', { code: 'server_shutting_down' });
     choices.forEach((c, index) => {
       const s = c.close('length');
-      if (s.finish) onDelta({ index, text: s.text, finish: s.finish });
+      if (s.finish) onDelta({ index, text: s.text, finish: s.finish, logprobs: s.logprobs });
     });
     const promptTokens = jobs.reduce((a, j) => a + j.ids.length, 0);
     const completionTokens = choices.reduce((a, c) => a + c.tokens, 0);

@@ -94,6 +94,27 @@ describe('OpenAI-compatible server (scripted engine)', () => {
     expect(text).toBe('Sure! Voilà');
   });
 
+  it('returns log-probabilities in both APIs, streamed and not, aligned with the text', async () => {
+    const r = await client.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: 'hello' }], logprobs: true, top_logprobs: 2, max_tokens: 6 });
+    const content = r.choices[0].logprobs?.content ?? [];
+    expect(content).toHaveLength(6);
+    expect(content.map((e) => e.token).join('')).toBe(r.choices[0].message.content);
+    expect(content[0]).toMatchObject({ logprob: -0.5, top_logprobs: [{ logprob: -0.5 }, { logprob: -1.5 }] });
+    expect(content[0].bytes).toEqual(Array.from(Buffer.from(content[0].token)));
+    const stream = await client.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: 'hello' }], logprobs: true, max_tokens: 6, stream: true });
+    const streamed: string[] = [];
+    for await (const c of stream) for (const e of c.choices[0]?.logprobs?.content ?? []) streamed.push(e.token);
+    expect(streamed).toEqual(content.map((e) => e.token));
+    const plain = await client.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: 'hello' }], max_tokens: 2 });
+    expect(plain.choices[0].logprobs).toBeNull();
+    const c = await client.completions.create({ model: 'tiny', prompt: 'Once upon', max_tokens: 5, logprobs: 1 });
+    const lp = c.choices[0].logprobs!;
+    expect(lp.tokens!.join('')).toBe(c.choices[0].text);
+    expect(lp.token_logprobs).toEqual([-0.5, -0.5, -0.5, -0.5, -0.5]);
+    expect(lp.top_logprobs!.every((t) => Object.keys(t).length === 1)).toBe(true);
+    expect(lp.text_offset![1]).toBe(lp.tokens![0].length);
+  });
+
   it('lists the model and answers /health', async () => {
     const models = await client.models.list();
     expect(models.data.map((m) => m.id)).toEqual(['tiny']);

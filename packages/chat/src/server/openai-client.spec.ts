@@ -44,12 +44,16 @@ describe('rlhfkit serve under the official openai client', () => {
     expect(usage).toEqual(plain.usage);
   });
 
-  it('samples reproducibly with a seed, and completes raw text', async () => {
+  it('samples reproducibly with a seed, and completes raw text with log-probabilities', async () => {
     const a = await client.chat.completions.create({ ...ask, max_tokens: 10, temperature: 1.2, seed: 42 });
     const b = await client.chat.completions.create({ ...ask, max_tokens: 10, temperature: 1.2, seed: 42 });
     expect(b.choices[0].message.content).toBe(a.choices[0].message.content);
-    const c = await client.completions.create({ model: 'tiny', prompt: 'The reward model', max_tokens: 5, temperature: 0 });
+    const c = await client.completions.create({ model: 'tiny', prompt: 'The reward model', max_tokens: 5, temperature: 0, logprobs: 2 });
     expect(c.choices[0].text.length).toBeGreaterThan(0);
+    const lp = c.choices[0].logprobs!;
+    expect(lp.tokens!.join('')).toBe(c.choices[0].text);
+    // greedy: each chosen token is the most likely one, and its logprob heads the alternatives
+    lp.token_logprobs!.forEach((l, i) => expect(Math.max(...Object.values(lp.top_logprobs![i]))).toBeCloseTo(l, 5));
   });
 
   it('serves 20 concurrent streaming clients to completion', async () => {

@@ -50,7 +50,11 @@ describe('request validation', () => {
       "Invalid value: 'robot'. Supported values are: 'system', 'assistant', 'user', 'function', 'tool', and 'developer'.",
     );
     expect(refusal(() => parseChatRequest(chat({ foo: 1 }), ctx)).message).toBe('Unrecognized request argument supplied: foo');
-    expect(refusal(() => parseChatRequest(chat({ logprobs: true }), ctx)).param).toBe('logprobs');
+    expect(refusal(() => parseChatRequest(chat({ top_logprobs: 2 }), ctx)).param).toBe('top_logprobs');
+    expect(refusal(() => parseChatRequest(chat({ logprobs: true, top_logprobs: 21 }), ctx)).code).toBe('integer_above_max_value');
+    expect(parseChatRequest(chat({ logprobs: true, top_logprobs: 3 }), ctx).logprobs).toBe(3);
+    expect(parseChatRequest(chat({ logprobs: true }), ctx).logprobs).toBe(0);
+    expect(parseChatRequest(chat({ logprobs: false }), ctx).logprobs).toBeUndefined();
     expect(refusal(() => parseChatRequest({ messages: [] }, ctx)).message).toBe("Missing required parameter: 'model'.");
   });
 
@@ -64,5 +68,8 @@ describe('request validation', () => {
     expect(refusal(() => parseCompletionRequest({ ...base, prompt: [[]] }, ctx)).code).toBe('empty_array');
     expect(refusal(() => parseCompletionRequest({ ...base, prompt: 'x', best_of: 2 }, ctx)).code).toBe('unsupported_value');
     expect(refusal(() => parseCompletionRequest({ ...base, prompt: 'x', suffix: 'y' }, ctx)).param).toBe('suffix');
+    expect(parseCompletionRequest({ ...base, prompt: 'x', logprobs: 2 }, ctx).logprobs).toBe(2);
+    expect(refusal(() => parseCompletionRequest({ ...base, prompt: 'x', logprobs: 6 }, ctx)).param).toBe('logprobs');
+    expect(refusal(() => parseCompletionRequest({ ...base, prompt: 'x', logprobs: 1, echo: true }, ctx)).code).toBe('unsupported_value');
   });
 });

@@ -21,6 +21,8 @@ export interface GenerationParams {
   penalties: RowPenalties | undefined;
   /** vLLM's ignore_eos: keep generating past EOS. */
   ignoreEos: boolean;
+  /** Return log-probabilities with this many alternatives per token; undefined = none. */
+  logprobs: number | undefined;
 }
 
 export interface ChatRequest extends GenerationParams {
@@ -105,7 +107,7 @@ function parseCommon(f: Fields, ctx: ParseContext): GenerationParams {
   // The sampler's seed is unsigned; OpenAI's may be any integer.
   if (seed !== undefined) sampling.seed = ((seed % 2 ** 32) + 2 ** 32) % 2 ** 32;
   const penalties = presence !== 0 || frequency !== 0 || logitBias.length > 0 ? { presence, frequency, logitBias } : undefined;
-  return { model, stream, includeUsage, n, maxTokens: undefined, sampling, stop, penalties, ignoreEos };
+  return { model, stream, includeUsage, n, maxTokens: undefined, sampling, stop, penalties, ignoreEos, logprobs: undefined };
 }
 
 function messageText(content: unknown, param: string, role: string): string {
@@ -158,8 +160,9 @@ export function parseChatRequest(body: unknown, ctx: ParseContext): ChatRequest 
   f.required('messages');
   const messages = parseMessages(f.array('messages', { min: 1 })!);
   const maxTokens = f.integer('max_completion_tokens', { min: 1 }) ?? f.integer('max_tokens', { min: 1 });
-  if (f.boolean('logprobs')) throw unsupported('logprobs are not supported by this server.', 'logprobs');
-  if (f.integer('top_logprobs', { min: 0, max: 20 })) throw badRequest("'top_logprobs' needs 'logprobs': true.", 'top_logprobs', 'invalid_value');
+  const wantLogprobs = f.boolean('logprobs') ?? false;
+  const top = f.integer('top_logprobs', { min: 0, max: 20 });
+  if (top !== undefined && !wantLogprobs) throw badRequest("'top_logprobs' needs 'logprobs': true.", 'top_logprobs', 'invalid_value');
   const rf = f.object('response_format');
   if (rf) {
     const type = rf.required('type');
@@ -180,7 +183,7 @@ export function parseChatRequest(body: unknown, ctx: ParseContext): ChatRequest 
   f.object('metadata');
   f.boolean('store');
   for (const s of ['service_tier', 'safety_identifier', 'prompt_cache_key']) f.string(s);
-  return { ...common, maxTokens, messages };
+  return { ...common, maxTokens, messages, logprobs: wantLogprobs ? (top ?? 0) : undefined };
 }
 
 /** prompt: a string, strings, token ids, or lists of token ids (ids must be inside the vocabulary). */
@@ -210,12 +213,13 @@ export function parseCompletionRequest(body: unknown, ctx: ParseContext): Comple
   const prompts = parsePrompts(f, ctx.vocabSize);
   const maxTokens = f.integer('max_tokens', { min: 0 }) ?? 16;
   const echo = f.boolean('echo') ?? false;
-  if (f.integer('logprobs', { min: 0, max: 5 }) !== undefined) throw unsupported('logprobs are not supported by this server.', 'logprobs');
+  const logprobs = f.integer('logprobs', { min: 0, max: 5 });
+  if (logprobs !== undefined && echo) throw unsupported('logprobs together with echo (log-probabilities of the prompt) are not supported by this server.', 'logprobs');
   const suffix = f.string('suffix');
   if (suffix) throw unsupported('suffix is not supported by this model.', 'suffix');
   const bestOf = f.integer('best_of', { min: 1 });
   if (bestOf !== undefined && bestOf < common.n) throw badRequest('best_of must be greater than or equal to n.', 'best_of', 'invalid_value');
   if (bestOf !== undefined && bestOf > common.n) throw unsupported('best_of greater than n is not supported by this server.', 'best_of');
   if (common.stream && bestOf !== undefined && bestOf > 1) throw badRequest('best_of cannot be used with stream.', 'best_of', 'invalid_value');
-  return { ...common, maxTokens, prompts, echo };
+  return { ...common, maxTokens, prompts, echo, logprobs };
 }
