@@ -1,6 +1,6 @@
 // `rlhfkit ppo train|eval`: DeepSpeed-Chat step 3's main.py flags on PpoTrainer, and two actors compared with a reward model.
 import type { Argv, CommandModule } from 'yargs';
-import { configFromArgs, explainUnsupportedFlags, flagOption, formatDuration, initBackend } from '@rlhfkit/core-tensor';
+import { claimOutputDir, configFromArgs, explainUnsupportedFlags, flagOption, formatDuration, initBackend } from '@rlhfkit/core-tensor';
 import { readPromptsFile } from '@rlhfkit/sft';
 import { compareActors, type CompareResult, type CompareRow } from './compare';
 import { PPO_DEFAULTS, type PpoConfig } from './config';
@@ -26,9 +26,20 @@ async function runTrain(args: Args): Promise<void> {
   explainUnsupportedFlags(args, say);
   for (const n of ppoFlagNotes(args)) say(`rlhfkit: ${n}`);
   const config = ppoConfigFromArgs(args);
+  const outputDir = config.outputDir ?? PPO_DEFAULTS.outputDir;
+  // Claimed before any model loads, so a second run into the same folder is refused at once.
+  const claim = claimOutputDir(outputDir, { resume: config.resumeFromCheckpoint, overwrite: config.overwriteOutputDir, log: say });
+  try {
+    await trainClaimed(config, claim);
+  } finally {
+    claim.release();
+  }
+}
+
+async function trainClaimed(config: Partial<PpoConfig>, claim: ReturnType<typeof claimOutputDir>): Promise<void> {
   await initBackend({ backend: config.backend ?? undefined, threads: config.threads ?? undefined, workload: 'train' });
   const t0 = performance.now();
-  const trainer = await PpoTrainer.create(config, { log: say });
+  const trainer = await PpoTrainer.create(config, { log: say, outputDirClaim: claim });
   try {
     const c = trainer.config;
     const run = trainer.run!;
@@ -69,7 +80,8 @@ function formatRow(row: CompareRow): string {
 
 function formatSummary(r: CompareResult): string {
   const line = (name: string, s: CompareResult['baseline']): string =>
-    `${name.padEnd(10)} mean reward ${s.meanScore.toFixed(3)} | mean AFINN ${s.meanAfinn.toFixed(2)} | mean tokens ${s.meanTokens.toFixed(1)} | distinct answers ${(100 * s.distinctRatio).toFixed(0)}% | top-word share ${(100 * s.topWordShare).toFixed(0)}%`;
+    `${name.padEnd(10)} mean reward ${s.meanScore.toFixed(3)} | mean AFINN ${s.meanAfinn.toFixed(2)} | mean tokens ${s.meanTokens.toFixed(1)} | distinct answers ${(100 * s.distinctRatio).toFixed(0)}% | top-word share ${(100 * s.topWordShare).toFixed(0)}%` +
+    (s.followRate === null ? '' : ` | follows the instruction ${(100 * s.followRate).toFixed(0)}%`);
   return `${r.rows.length} prompts\n${line('baseline', r.baseline)}\n${line('fine-tuned', r.finetune)}\n`;
 }
 

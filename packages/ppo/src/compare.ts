@@ -1,6 +1,6 @@
 // Step 3's evaluation: two actors' answers to the same held-out prompts side by side, each scored by a reward model.
 import { loadModelForTraining, loadTrainingTokenizer, type CausalLM, type Tokenizer } from '@rlhfkit/core-tensor';
-import { afinnScore, afinnWords, createStepDatasets } from '@rlhfkit/data';
+import { afinnScore, afinnWords, createStepDatasets, followsDemoInstruction } from '@rlhfkit/data';
 import { loadRewardModel, type RewardModel } from '@rlhfkit/reward';
 import { LocalReward, HeapMeter } from './local-roles';
 import { notEqualMask, type IntMatrix } from './matrix';
@@ -39,6 +39,8 @@ export interface ScoredAnswerText {
   afinn: number;
   /** Answer tokens before EOS. */
   tokens: number;
+  /** Whether it does what a demo prompt asked (uses the word / starts with the opening); null for other prompts. */
+  followed: boolean | null;
 }
 
 export interface CompareRow {
@@ -56,6 +58,8 @@ export interface AnswerStats {
   distinctRatio: number;
   /** Mean over answers of the share taken by its most frequent word (1 = one word repeated). */
   topWordShare: number;
+  /** Share of demo-template prompts whose answer did what was asked; null when no prompt was a demo template. */
+  followRate: number | null;
 }
 
 export interface CompareResult {
@@ -67,6 +71,7 @@ export interface CompareResult {
 /** Summary statistics of a list of scored answers. */
 export function answerStats(xs: readonly ScoredAnswerText[]): AnswerStats {
   const n = Math.max(1, xs.length);
+  const judged = xs.filter((x) => x.followed !== null);
   const mean = (f: (x: ScoredAnswerText) => number): number => xs.reduce((a, x) => a + f(x), 0) / n;
   const share = (t: string): number => {
     const w = afinnWords(t);
@@ -81,6 +86,7 @@ export function answerStats(xs: readonly ScoredAnswerText[]): AnswerStats {
     meanTokens: mean((x) => x.tokens),
     distinctRatio: new Set(xs.map((x) => x.text.trim())).size / n,
     topWordShare: mean((x) => share(x.text)),
+    followRate: judged.length ? judged.filter((x) => x.followed).length / judged.length : null,
   };
 }
 
@@ -95,7 +101,16 @@ function leftPad(rows: readonly number[][], pad: number): { ids: IntMatrix; mask
   return { ids: { data: ids, shape: [rows.length, len] }, mask: { data: mask, shape: [rows.length, len] } };
 }
 
-async function answerBatch(model: CausalLM, reward: LocalReward, tok: Tokenizer, prompts: number[][], o: CompareOptions, pad: number, eos: Set<number>): Promise<ScoredAnswerText[]> {
+async function answerBatch(
+  model: CausalLM,
+  reward: LocalReward,
+  tok: Tokenizer,
+  prompts: number[][],
+  texts: string[],
+  o: CompareOptions,
+  pad: number,
+  eos: Set<number>,
+): Promise<ScoredAnswerText[]> {
   const { ids, mask } = leftPad(prompts, pad);
   const rows = (m: IntMatrix): number[][] => Array.from({ length: m.shape[0] }, (_, i) => Array.from(m.data.subarray(i * m.shape[1], (i + 1) * m.shape[1])));
   const out = await model.generate(
@@ -109,8 +124,8 @@ async function answerBatch(model: CausalLM, reward: LocalReward, tok: Tokenizer,
     const end = t.findIndex((x) => eos.has(x));
     return end < 0 ? t : t.slice(0, end);
   });
-  const texts = await tok.decodeBatch(answers, { skipSpecialTokens: true, cleanUpTokenizationSpaces: false });
-  return texts.map((text, i) => ({ text, score: scores[i], afinn: afinnScore(text), tokens: answers[i].length }));
+  const decoded = await tok.decodeBatch(answers, { skipSpecialTokens: true, cleanUpTokenizationSpaces: false });
+  return decoded.map((text, i) => ({ text, score: scores[i], afinn: afinnScore(text), tokens: answers[i].length, followed: followsDemoInstruction(texts[i], text) }));
 }
 
 /**
@@ -151,7 +166,9 @@ export async function compareActors(o: CompareOptions, onRow?: (row: CompareRow,
     const rows: CompareRow[] = [];
     for (let i = 0; i < promptIds.length; i += bs) {
       const chunk = promptIds.slice(i, i + bs);
-      const [a, b] = [await answerBatch(models[0], reward, tok, chunk, o, pad, eos), await answerBatch(models[1], reward, tok, chunk, o, pad, eos)];
+      const chunkTexts = promptTexts.slice(i, i + bs);
+      const a = await answerBatch(models[0], reward, tok, chunk, chunkTexts, o, pad, eos);
+      const b = await answerBatch(models[1], reward, tok, chunk, chunkTexts, o, pad, eos);
       chunk.forEach((_, j) => {
         const row = { prompt: promptTexts[i + j], baseline: a[j], finetune: b[j] };
         rows.push(row);

@@ -63,6 +63,8 @@ export interface PpoConfig {
   emaBeta: number;
   // ---- output, checkpoints, logging
   outputDir: string;
+  /** A fresh run may replace a previous run's checkpoints and metrics in --output_dir (transformers' flag). */
+  overwriteOutputDir: boolean;
   /** Save a resumable checkpoint every N steps (prompt batches; at the next training-round end); 0 = only at the end. */
   saveSteps: number;
   saveTotalLimit: number;
@@ -173,6 +175,7 @@ export const PPO_DEFAULTS: Readonly<PpoConfig> = Object.freeze({
   enableEma: false,
   emaBeta: 0.992,
   outputDir: './output',
+  overwriteOutputDir: false,
   saveSteps: 50,
   saveTotalLimit: 2,
   resumeFromCheckpoint: null,
@@ -237,7 +240,7 @@ export const PPO_RESUME_MUST_MATCH: readonly (keyof PpoConfig)[] = [
 /** Keys that may change on resume (a note is printed). */
 export const PPO_RESUME_MAY_CHANGE: readonly (keyof PpoConfig)[] = [
   'numTrainEpochs', 'actorLearningRate', 'criticLearningRate', 'saveSteps', 'saveTotalLimit', 'maxSteps', 'printAnswers', 'actorModelNameOrPath',
-  'criticModelNameOrPath',
+  'criticModelNameOrPath', 'overwriteOutputDir',
 ];
 
 function checkProb(v: number | null, flag: string): void {

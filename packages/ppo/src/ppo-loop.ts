@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  MetricsLogger, Progress, removeStaleTemps, Rng, TensorBoardWriter, truncateMetricsAfter, writeRunConfig, type MetricValues, type ProgressStream,
+  MetricsLogger, Progress, Rng, TensorBoardWriter, truncateMetricsAfter, writeRunConfig, type MetricValues, type ProgressStream,
 } from '@rlhfkit/core-tensor';
 import { BatchSampler, collatePhase3, type Phase3Item } from '@rlhfkit/data';
 import { PPO_TENSORBOARD_JOB, type PpoConfig } from './config';
@@ -107,7 +107,6 @@ export async function runPpoLoop(trainer: PpoTrainer, c: PpoConfig, data: PpoDat
   const gasActor = c.gradientAccumulationSteps * (data.unsup ? 2 : 1);
 
   fs.mkdirSync(c.outputDir, { recursive: true });
-  removeStaleTemps(c.outputDir);
   const state: PpoCheckpointState = {
     globalStep: 0,
     epoch: 0,

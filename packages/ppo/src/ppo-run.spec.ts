@@ -80,6 +80,11 @@ describe('a step-3 run on tiny models [wasm]', () => {
     const critic = await loadRewardModel(path.join(dir, 'critic'));
     critic.dispose();
 
+    // The folder belongs to that run: a fresh run into it is refused unless told to overwrite or resume.
+    const again = await PpoTrainer.create({ ...base, outputDir: dir }, quiet);
+    await expect(again.train()).rejects.toThrow(/--overwrite_output_dir/);
+    await again.dispose();
+
     // metrics.jsonl: one line per round, grouped names, the resumed run continues the file.
     const m = readMetrics(path.join(dir, 'metrics.jsonl'));
     expect(m.map((r) => r.step)).toEqual([2, 4, 6]);

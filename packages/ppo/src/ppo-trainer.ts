@@ -1,6 +1,6 @@
 // PpoTrainer: DeepSpeed-Chat's DeepSpeedPPOTrainer over narrow roles — generate_experience, train_rlhf, train_unsupervised.
 import * as path from 'node:path';
-import { writeRunConfig, type ProgressStream } from '@rlhfkit/core-tensor';
+import { claimOutputDir, writeRunConfig, type OutputDirClaim, type ProgressStream } from '@rlhfkit/core-tensor';
 import type { AdvantageEstimator, PpoConfig } from './config';
 import type { EngineRoles } from './engine';
 import { buildTargets, groupAdvantages } from './estimators';
@@ -78,6 +78,11 @@ export interface PpoTrainerOptions {
   stopAfterSteps?: number;
   /** Called after every training round. */
   onStep?: (info: PpoRoundInfo, trainer: PpoTrainer) => void;
+  /**
+   * The caller's claim on --output_dir (the CLI claims it before loading any model, so a second run is refused at
+   * once); without one, train() claims the folder for the run and the final save, and releases it.
+   */
+  outputDirClaim?: OutputDirClaim;
 }
 
 export interface PpoResult extends PpoLoopResult {
@@ -146,6 +151,17 @@ export class PpoTrainer {
     if (!setup) throw new Error('PpoTrainer.train(): build the trainer with PpoTrainer.create(config) (or drive generateExperience/trainRlhf yourself)');
     const c = setup.config;
     const o = this.options;
+    const claim = o.outputDirClaim ?? claimOutputDir(c.outputDir, { resume: c.resumeFromCheckpoint, overwrite: c.overwriteOutputDir, log: this.log });
+    try {
+      return await this.trainClaimed(setup, claim);
+    } finally {
+      if (!o.outputDirClaim) claim.release();
+    }
+  }
+
+  private async trainClaimed(setup: PpoSetup, claim: OutputDirClaim): Promise<PpoResult> {
+    const c = setup.config;
+    const o = this.options;
     this.log('***** Running training *****');
     const r = await runPpoLoop(this, c, setup.data, {
       log: o.log,
@@ -158,6 +174,7 @@ export class PpoTrainer {
     let savedTo: string | null = null;
     if (r.status === 'completed') {
       this.log('saving model ...');
+      claim.check();
       const actorDir = path.join(c.outputDir, 'actor');
       const emaDir = c.enableEma ? path.join(c.outputDir, 'actor_ema') : undefined;
       await this.roles.actor.saveModel(actorDir, emaDir);
