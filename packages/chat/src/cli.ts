@@ -83,6 +83,7 @@ interface ServeArgs extends CommonArgs {
   served_model_name?: string;
   max_model_len?: number;
   max_num_seqs: number;
+  batch_wait_ms: number;
   max_queue: number;
   max_body_bytes: number;
   api_key?: string;
@@ -98,7 +99,7 @@ async function runServe(a: ServeArgs): Promise<void> {
     promptFormat: a.prompt_format, chatTemplate: a.chat_template,
   });
   const server = createServer({
-    model, queue: { maxNumSeqs: a.max_num_seqs, maxPending: a.max_queue }, maxBodyBytes: a.max_body_bytes, apiKey: a.api_key,
+    model, queue: { maxNumSeqs: a.max_num_seqs, batchWaitMs: a.batch_wait_ms, maxPending: a.max_queue }, maxBodyBytes: a.max_body_bytes, apiKey: a.api_key,
     log: a.log_requests ? say : undefined,
   });
   try {
@@ -128,6 +129,7 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
       .option('served_model_name', { alias: 'served-model-name', type: 'string', describe: "the model id clients use (default: the folder's name)" })
       .option('max_model_len', { alias: 'max-model-len', type: 'number', describe: "context length (default: the model's position table)" })
       .option('max_num_seqs', { alias: 'max-num-seqs', type: 'number', default: 16, describe: 'sequences decoded together in one batch (1 = one request at a time)' })
+      .option('batch_wait_ms', { alias: 'batch-wait-ms', type: 'number', default: 5, describe: 'before a batch starts, wait this long for more requests to join it (0 = start at once)' })
       .option('max_queue', { alias: 'max-queue', type: 'number', default: 256, describe: 'requests allowed to wait; more get a 503' })
       .option('max_body_bytes', { alias: 'max-body-bytes', type: 'number', default: 4 * 1024 * 1024, describe: 'largest request body; larger gets a 413' })
       .option('api_key', { alias: 'api-key', type: 'string', describe: 'require "Authorization: Bearer KEY" on /v1 requests' })

@@ -26,6 +26,24 @@ describe('GenerationQueue', () => {
     expect(seen.c).toEqual([[30], [31]]);
   });
 
+  it('waits briefly for requests that arrive together (batchWaitMs), or starts at once', async () => {
+    const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+    const e = engine();
+    const q = new GenerationQueue(e, { batchWaitMs: 30 });
+    const a = q.submit(req([1]), () => undefined);
+    await sleep(5);
+    const b = q.submit(req([2]), () => undefined);
+    await Promise.all([a.done, b.done]);
+    expect(e.runs.map((r) => r.rows.length)).toEqual([2]);
+    const e0 = engine();
+    const q0 = new GenerationQueue(e0, { batchWaitMs: 0 });
+    const c = q0.submit(req([1], 3), () => undefined);
+    await sleep(5);
+    const d = q0.submit(req([2]), () => undefined);
+    await Promise.all([c.done, d.done]);
+    expect(e0.runs.map((r) => r.rows.length)).toEqual([1, 1]);
+  });
+
   it('runs one request at a time with maxNumSeqs 1, and never batches past the context', async () => {
     const e = engine();
     const q = new GenerationQueue(e, { maxNumSeqs: 1 });
