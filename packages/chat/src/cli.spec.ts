@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import OpenAI from 'openai';
 import { REPL_PROMPT, roundBanner } from './repl';
@@ -45,6 +45,30 @@ describe('the rlhfkit chat and serve commands', () => {
     expect(out).toContain(`${REPL_PROMPT}quit`);
     expect(out).not.toContain('never answered');
     expect(out.split('Round ').length - 1).toBe(3);
+  });
+
+  // util-linux `script` gives the command a pseudo-terminal: readline then echoes and edits the line itself.
+  const hasScript = spawnSync('script', ['--version']).status === 0;
+  (hasScript ? it : it.skip)('chats in a pseudo-terminal, typing each line when the prompt appears', async () => {
+    const cmd = `${RLHFKIT} chat --path ${fixture.dir} --max_new_tokens 6`;
+    const child = spawn('script', ['-qfec', cmd, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const lines = ['hello there', 'clear', 'again', 'quit'];
+    let out = '';
+    let prompts = 0;
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      const seen = out.split(REPL_PROMPT).length - 1;
+      while (prompts < seen && lines.length > 0) {
+        prompts++;
+        child.stdin.write(`${lines.shift()}\r`);
+      }
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    const plain = out.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '').replace(/\r/g, '');
+    expect(code).toBe(0);
+    expect(plain).toContain(`${REPL_PROMPT}hello there\n${roundBanner(1)}\n Human: hello there\n Assistant: `);
+    expect(plain).toContain(`${REPL_PROMPT}again\n${roundBanner(1)}\n Human: again`);
+    expect(plain).toContain(`${REPL_PROMPT}quit`);
   });
 
   it('serves on a free port, answers the openai client, and stops on SIGTERM', async () => {

@@ -24,14 +24,17 @@ export function roundBanner(round: number): string {
 export async function runChatRepl(session: ChatSession, opts: ReplOptions): Promise<number> {
   const { output } = opts;
   const tty = (opts.input as Readable & { isTTY?: boolean }).isTTY === true;
-  const rl = readline.createInterface({ input: opts.input, terminal: tty, crlfDelay: Infinity });
+  // On a terminal readline echoes and edits the line (it needs the output for that); piped input is read as it is.
+  const rl = readline.createInterface({ input: opts.input, output: tty ? output : undefined, terminal: tty, crlfDelay: Infinity });
+  rl.setPrompt(REPL_PROMPT);
   // Ctrl-C at the prompt ends the chat (readline would otherwise only pause the input).
   rl.on('SIGINT', () => rl.close());
   const lines = rl[Symbol.asyncIterator]();
   let answered = 0;
   try {
     for (;;) {
-      output.write(REPL_PROMPT);
+      if (tty) rl.prompt();
+      else output.write(REPL_PROMPT);
       const next = await lines.next();
       if (next.done) {
         output.write('\n');

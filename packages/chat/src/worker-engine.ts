@@ -20,6 +20,8 @@ interface Pending {
   onTokens?: TokenListener;
   resolve: (v: number) => void;
   reject: (e: Error) => void;
+  /** What the listener threw; the call fails with it when the run ends. */
+  error?: Error;
 }
 
 /**
@@ -98,11 +100,17 @@ export class WorkerEngine implements GenerationEngine {
     const p = this.pending.get(m.id);
     if (!p) return;
     if (m.type === 'tokens') {
-      p.onTokens?.(m.step, m.tokens, m.logprobs);
+      // A throwing listener must not take the process down from inside a worker event: report it when the run ends.
+      try {
+        if (!p.error) p.onTokens?.(m.step, m.tokens, m.logprobs);
+      } catch (e) {
+        p.error = e instanceof Error ? e : new Error(String(e));
+      }
       return;
     }
     this.pending.delete(m.id);
-    if (m.type === 'done') p.resolve(0);
+    if (p.error) p.reject(p.error);
+    else if (m.type === 'done') p.resolve(0);
     else if (m.type === 'stats') p.resolve(m.numTensors);
     else if (m.type === 'failed') p.reject(new Error(m.message));
   }

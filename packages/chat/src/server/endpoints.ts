@@ -25,9 +25,13 @@ function checkModel(model: ServedModel, asked: string): void {
 
 /** Cancels the generation when the client goes away before the response is complete (its rows stop at once). */
 function cancelOnDisconnect(res: http.ServerResponse, g: ActiveGeneration): void {
-  res.on('close', () => {
-    if (!res.writableFinished) g.cancel();
-  });
+  // The client may already be gone (it left while its prompt was being tokenized): 'close' will not come again.
+  if (res.destroyed) g.cancel();
+  else {
+    res.on('close', () => {
+      if (!res.writableFinished) g.cancel();
+    });
+  }
 }
 
 interface Shape {
