@@ -57,6 +57,10 @@ export function tokenBudget(model: ServedModel, promptLength: number, maxTokens:
 /** Encodes one text prompt; an empty one starts from BOS (else EOS), as OpenAI's models start from <|endoftext|>. */
 export async function encodePrompt(model: ServedModel, text: string, addSpecialTokens: boolean): Promise<number[]> {
   const ids = await model.tokenizer.encode(text, { addSpecialTokens });
+  const outside = ids.find((id) => id >= model.vocabSize);
+  if (outside !== undefined) {
+    throw badRequest(`The prompt encodes to token id ${outside}, which the model's ${model.vocabSize}-token vocabulary does not have (its tokenizer has more tokens than the model).`, 'prompt', 'invalid_value');
+  }
   if (ids.length > 0) return ids;
   const start = model.tokenizer.bosTokenId ?? model.eos[0];
   if (start === undefined) throw badRequest('The prompt is empty and the model has no BOS token to start from.', 'prompt', 'invalid_value');
