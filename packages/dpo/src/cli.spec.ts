@@ -105,24 +105,25 @@ describe('rlhfkit dpo CLI', () => {
   test('dpo train runs a DeepSpeed-Chat style command line, explaining the DeepSpeed-only flags once each; dpo eval scores the result', async () => {
     const r = await cli([
       'dpo', 'train', ...common, '--max_seq_len', '48', '--per_device_train_batch_size', '16', '--per_device_eval_batch_size', '40',
-      '--learning_rate', '1e-2', '--zero_stage', '2', '--dtype', 'fp16', '--offload_reference_model', '--deepspeed', '--save_steps', '0',
+      '--learning_rate', '1e-2', '--beta', '0.2', '--zero_stage', '2', '--dtype', 'fp16', '--offload_reference_model', '--deepspeed', '--save_steps', '0',
       '--enable_tensorboard', '--tensorboard_path', path.join(root, 'tb'),
     ]);
     expect(r.error).toBeUndefined();
     const lines = r.err.split('\n');
     for (const flag of ['--zero_stage 2', '--dtype fp16', '--offload_reference_model', '--deepspeed']) expect(lines.filter((l) => l.startsWith(`rlhfkit: ${flag}`))).toHaveLength(1);
-    expect(r.err).toMatch(/dpo: policy .*tiny-opt, reference .*tiny-opt; 400 train \/ 40 eval pairs, 25 micro-batches per epoch, 25 optimizer steps; beta 0.1, label_smoothing 0/);
+    expect(r.err).toMatch(/dpo: policy .*tiny-opt, reference .*tiny-opt; 400 train \/ 40 eval pairs, 25 micro-batches per epoch, 25 optimizer steps; beta 0.2, label_smoothing 0/);
     expect(r.err).toMatch(/\*\*\*\*\* Evaluating rewards, Epoch 0\/1 \*\*\*\*\*\nchosen: 0, rejected: 0, loss: 0.693147\d*, acc: 0/);
     expect(r.err).toMatch(/eval reward accuracy: step 0: 0, step 25: 0\.\d+/);
     expect(fs.existsSync(path.join(root, 'out', 'model.safetensors'))).toBe(true);
     expect(fs.readdirSync(path.join(root, 'tb', 'step2_model_tensorboard')).some((f) => f.startsWith('events.out.tfevents.'))).toBe(true);
 
-    // The reference comes from the policy folder's rlhfkit_config.json.
+    // The reference and beta come from the policy folder's rlhfkit_config.json.
     const e = await cli(['dpo', 'eval', '--model_name_or_path', path.join(root, 'out'), '--data_path', 'rlhfkit/demo', '--data_split', '9,1,0',
       '--data_output_path', path.join(root, 'data'), '--max_seq_len', '48', '--per_device_eval_batch_size', '40', '--afinn_prompts', '3', '--max_new_tokens', '4', '--json']);
     expect(e.error).toBeUndefined();
     const report = JSON.parse(e.out) as DpoEvalReport;
     expect(report.reference).toBe(model);
+    expect(report.beta).toBe(0.2); // recorded by dpo train
     expect(report.eval.pairs).toBe(40);
     expect(report.eval.acc).toBeGreaterThan(0);
     expect(report.afinn?.policy.answers).toHaveLength(3);
@@ -131,7 +132,7 @@ describe('rlhfkit dpo CLI', () => {
 
   test('dpo eval without a recorded reference asks for --reference_model_name_or_path', async () => {
     const r = await cli(['dpo', 'eval', '--model_name_or_path', model]);
-    expect(r.error?.message).toMatch(/has no rlhfkit_config.json naming its reference model; pass --reference_model_name_or_path/);
+    expect(r.error?.message).toMatch(/has no rlhfkit_config.json of a dpo run naming its reference model; pass --reference_model_name_or_path/);
   });
 
   test('Ctrl-C (a real SIGINT to `rlhfkit dpo train`) stops at an optimizer step, leaves a checkpoint and exits 130', async () => {

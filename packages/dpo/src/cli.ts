@@ -109,8 +109,8 @@ function dpoEvalOptions(y: Argv): Argv<EvalArgs> {
     .option('model_name_or_path', { alias: 'model-name-or-path', type: 'string', demandOption: true, describe: 'the trained policy (a `dpo train` output folder)' })
     .option('reference_model_name_or_path', { ...REFERENCE, describe: "the reference (default: the one recorded in the policy folder's rlhfkit_config.json)" })
     .option('max_seq_len', { alias: 'max-seq-len', type: 'number', describe: "rows are cut to this many tokens (default 512, DeepSpeed-Chat's, or the model's max positions if fewer)" })
-    .option('beta', BETA)
-    .option('label_smoothing', LABEL_SMOOTHING)
+    .option('beta', { ...BETA, default: undefined, describe: `${BETA.describe} (default: the policy's recorded value, else ${DPO_DEFAULTS.beta})` })
+    .option('label_smoothing', { ...LABEL_SMOOTHING, default: undefined, describe: `${LABEL_SMOOTHING.describe} (default: the policy's recorded value, else 0)` })
     .option('afinn_prompts', {
       alias: 'afinn-prompts', type: 'number', default: 0, group: g,
       describe: "greedy answers of both models to the first N prompts of --data_path's test split, and their mean AFINN-165 valence",
@@ -128,7 +128,7 @@ function dpoEvalOptions(y: Argv): Argv<EvalArgs> {
 export function formatDpoEvalReport(r: DpoEvalReport, showAnswers = 3): string {
   const e = r.eval;
   const lines = [
-    `policy ${r.policy} vs reference ${r.reference}: ${e.pairs} eval pairs`,
+    `policy ${r.policy} vs reference ${r.reference}: ${e.pairs} eval pairs, beta ${r.beta}, label_smoothing ${r.labelSmoothing}`,
     formatDpoEval(e),
     `implicit reward accuracy (chosen > rejected): ${e.acc.toFixed(4)}, margin ${e.margin.toPrecision(4)}; the policy's own log-prob prefers the chosen answer in ${(100 * e.logpAcc).toFixed(1)}% of pairs`,
   ];
@@ -155,8 +155,8 @@ async function runEval(args: EvalArgs): Promise<void> {
     seed: args.seed as number,
     maxSeqLen: args.max_seq_len as number | undefined,
     batchSize: args.per_device_eval_batch_size as number,
-    beta: args.beta as number,
-    labelSmoothing: args.label_smoothing as number,
+    beta: args.beta as number | undefined,
+    labelSmoothing: args.label_smoothing as number | undefined,
     addEotToken: args.add_eot_token as boolean,
     eotToken: args.eot_token as string,
     afinnPrompts: args.afinn_prompts as number,

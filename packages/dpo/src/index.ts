@@ -7,7 +7,7 @@ export {
 export { dpoEvalBatches, dpoEvalMetrics, evaluateDpo, formatDpoEval, type DpoEvalOptions, type DpoEvalResult } from './evaluate';
 export { DPO_BETAS, DPO_RESUME_MUST_MATCH, DpoTrainer, type DpoEvalPoint, type DpoResult, type DpoTrainerOptions } from './trainer';
 export { answerValence, greedyAnswers, heldOutPrompts, type AnswerOptions, type ValenceReport } from './valence';
-export { recordedReference, runDpoEval, type DpoEvalReport, type DpoEvalRunOptions } from './run-eval';
+export { recordedDpoRun, runDpoEval, type DpoEvalReport, type DpoEvalRunOptions, type RecordedDpoRun } from './run-eval';
 export {
   dpoCommand, dpoConfigFromArgs, dpoEvalCommand, dpoTrainCommand, dpoTrainOptions, formatDpoEvalReport, offloadReferenceNote, type DpoTrainArgs,
 } from './cli';

@@ -10,7 +10,7 @@ import { answerValence, heldOutPrompts, type ValenceReport } from './valence';
 export interface DpoEvalRunOptions {
   /** The trained policy (a `dpo train` output folder, or any causal LM folder). */
   model: string;
-  /** The reference; default: the one recorded in the policy folder's rlhfkit_config.json. */
+  /** The reference; default: the one recorded in the policy folder's rlhfkit_config.json (a `dpo train` output). */
   reference?: string;
   dataPath?: string[];
   dataSplit?: string;
@@ -19,6 +19,7 @@ export interface DpoEvalRunOptions {
   seed?: number;
   maxSeqLen?: number;
   batchSize?: number;
+  /** Default: the policy folder's recorded value, else DeepSpeed-Chat's (0.1, 0). */
   beta?: number;
   labelSmoothing?: number;
   addEotToken?: boolean;
@@ -33,28 +34,43 @@ export interface DpoEvalRunOptions {
 export interface DpoEvalReport {
   policy: string;
   reference: string;
+  beta: number;
+  labelSmoothing: number;
   eval: DpoEvalResult;
   /** With afinnPrompts > 0: the reference's and the policy's greedy answers and their valence. */
   afinn?: { reference: ValenceReport; policy: ValenceReport };
 }
 
-/** The reference a DPO output folder was trained against (from its rlhfkit_config.json), or null when it does not say. */
-export function recordedReference(policyDir: string): string | null {
+/** What a `dpo train` output folder records about its run (rlhfkit_config.json): the reference and the loss settings. */
+export interface RecordedDpoRun {
+  reference: string | null;
+  beta: number | null;
+  labelSmoothing: number | null;
+}
+
+/** The reference and DPO settings a policy folder was trained with, where its rlhfkit_config.json says (nulls otherwise). */
+export function recordedDpoRun(policyDir: string): RecordedDpoRun {
+  const none: RecordedDpoRun = { reference: null, beta: null, labelSmoothing: null };
   const dir = resolveModelDir(policyDir);
-  if (!fs.existsSync(path.join(dir, RUN_CONFIG_FILE))) return null;
-  const { config } = readRunConfig(dir);
+  if (!fs.existsSync(path.join(dir, RUN_CONFIG_FILE))) return none;
+  const { step, config } = readRunConfig(dir);
+  if (step !== 'dpo') return none;
   const ref = config.referenceModelNameOrPath ?? config.modelNameOrPath;
-  return typeof ref === 'string' && ref !== '' ? ref : null;
+  const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+  return { reference: typeof ref === 'string' && ref !== '' ? ref : null, beta: num(config.beta), labelSmoothing: num(config.labelSmoothing) };
 }
 
 /** Loads both models with the policy's tokenizer (DeepSpeed-Chat's set-up), evaluates on the eval split, and answers held-out prompts. */
 export async function runDpoEval(o: DpoEvalRunOptions): Promise<DpoEvalReport> {
   const log = o.log ?? (() => undefined);
-  const reference = o.reference ?? recordedReference(o.model);
+  const run = recordedDpoRun(o.model);
+  const reference = o.reference ?? run.reference;
   if (!reference) {
-    throw new Error(`${o.model} has no ${RUN_CONFIG_FILE} naming its reference model; pass --reference_model_name_or_path (for DPO: the step-1 folder it started from)`);
+    throw new Error(`${o.model} has no ${RUN_CONFIG_FILE} of a dpo run naming its reference model; pass --reference_model_name_or_path (for DPO: the step-1 folder it started from)`);
   }
   const d = DPO_DEFAULTS;
+  const beta = o.beta ?? run.beta ?? d.beta;
+  const labelSmoothing = o.labelSmoothing ?? run.labelSmoothing ?? d.labelSmoothing;
   const tokenizer = await loadTrainingTokenizer(o.model, { addEotToken: o.addEotToken, eotToken: o.eotToken ?? d.eotToken });
   const pad = tokenizer.padTokenId;
   if (pad === undefined) throw new Error(`${o.model}: the tokenizer has no pad token; DPO's label mask needs one`);
@@ -77,9 +93,9 @@ export async function runDpoEval(o: DpoEvalRunOptions): Promise<DpoEvalReport> {
       log,
     });
     const result = evaluateDpo(policy, ref, data.eval, {
-      batchSize: o.batchSize ?? d.perDeviceEvalBatchSize, padTokenId: pad, maxSeqLen, beta: o.beta ?? d.beta, labelSmoothing: o.labelSmoothing ?? d.labelSmoothing,
+      batchSize: o.batchSize ?? d.perDeviceEvalBatchSize, padTokenId: pad, maxSeqLen, beta, labelSmoothing,
     });
-    const report: DpoEvalReport = { policy: o.model, reference, eval: result };
+    const report: DpoEvalReport = { policy: o.model, reference, beta, labelSmoothing, eval: result };
     if ((o.afinnPrompts ?? 0) > 0) {
       const prompts = await heldOutPrompts((o.dataPath ?? d.dataPath)[0], o.afinnPrompts);
       const a = { maxNewTokens: o.maxNewTokens, repetitionPenalty: o.repetitionPenalty };
