@@ -46,6 +46,7 @@ describe('rlhfkit ppo train flags', () => {
       const argv = body
         .replace(/\\\n/g, ' ')
         .split('&>')[0]
+        .replace(/\$RLHFKIT_STEP_FLAGS/g, '')
         .replace(/\$\{?\w+\}?/g, '1')
         .replace(/"/g, '')
         .split(/\s+/)

@@ -10,8 +10,8 @@ export interface CompareOptions {
   baseline: string;
   /** The actor after step 3. */
   finetune: string;
-  /** A reward model folder (step 2's output) that scores both answers. */
-  rewardModel: string;
+  /** A reward model folder (step 2's output) that scores both answers; without one the scores are NaN. */
+  rewardModel?: string | null;
   /** Prompts as text... */
   prompts?: string[];
   /** ...or the held-out phase-3 prompts of a dataset (its eval split), at most `numPrompts` of them. */
@@ -103,7 +103,7 @@ function leftPad(rows: readonly number[][], pad: number): { ids: IntMatrix; mask
 
 async function answerBatch(
   model: CausalLM,
-  reward: LocalReward,
+  reward: LocalReward | null,
   tok: Tokenizer,
   prompts: number[][],
   texts: string[],
@@ -119,7 +119,7 @@ async function answerBatch(
   );
   const seqLen = out.sequences[0].length;
   const seq: IntMatrix = { data: Int32Array.from(out.sequences.flat()), shape: [out.sequences.length, seqLen] };
-  const scores = await reward.score(seq, notEqualMask(seq, pad), ids.shape[1]);
+  const scores = reward ? await reward.score(seq, notEqualMask(seq, pad), ids.shape[1]) : new Float32Array(seq.shape[0]).fill(NaN);
   const answers = out.newTokens.map((t) => {
     const end = t.findIndex((x) => eos.has(x));
     return end < 0 ? t : t.slice(0, end);
@@ -157,8 +157,8 @@ export async function compareActors(o: CompareOptions, onRow?: (row: CompareRow,
       m.eval();
       models.push(m);
     }
-    rm = await loadRewardModel(o.rewardModel, { padTokenId: pad, trainable: false });
-    const reward = new LocalReward(rm, new HeapMeter());
+    rm = o.rewardModel ? await loadRewardModel(o.rewardModel, { padTokenId: pad, trainable: false }) : null;
+    const reward = rm ? new LocalReward(rm, new HeapMeter()) : null;
     const eos = new Set<number>([pad]);
     const e = models[0].config.eosTokenId;
     for (const x of e === null ? [] : Array.isArray(e) ? e : [e]) eos.add(x);

@@ -18,7 +18,7 @@ mkdir -p $OUTPUT
 "$RLHFKIT" sft train \
    --data_path Dahoas/rm-static Dahoas/full-hh-rlhf Dahoas/synthetic-instruct-gptj-pairwise yitingxie/rlhf-reward-datasets \
    --data_split 2,4,4 \
-   --model_name_or_path meta-llama/Llama-2-7b-hf \
+   --model_name_or_path "${RLHFKIT_ACTOR_MODEL:-meta-llama/Llama-2-7b-hf}" \
    --per_device_train_batch_size 4 \
    --per_device_eval_batch_size 4 \
    --max_seq_len 512 \
@@ -34,5 +34,5 @@ mkdir -p $OUTPUT
    --lora_module_name "layers." \
    --zero_stage $ZERO_STAGE \
    --deepspeed \
-   --output_dir $OUTPUT \
+   $RLHFKIT_STEP_FLAGS --output_dir $OUTPUT \
    &> $OUTPUT/training.log

@@ -22,7 +22,7 @@ mkdir -p $OUTPUT
 "$RLHFKIT" sft train \
    --data_path mkqa-Japanese Cohere/miracl-ja-queries-22-12 lmqg/qg_jaquad lmqg/qag_jaquad \
    --data_split 10,0,0 \
-   --model_name_or_path sberbank-ai/mGPT \
+   --model_name_or_path "${RLHFKIT_ACTOR_MODEL:-sberbank-ai/mGPT}" \
    --per_device_train_batch_size 8 \
    --per_device_eval_batch_size 8 \
    --max_seq_len 512 \
@@ -35,5 +35,5 @@ mkdir -p $OUTPUT
    --seed 1234 \
    --zero_stage $ZERO_STAGE \
    --deepspeed \
-   --output_dir $OUTPUT \
+   $RLHFKIT_STEP_FLAGS --output_dir $OUTPUT \
    &> $OUTPUT/training.log

@@ -16,7 +16,7 @@ mkdir -p $OUTPUT
 "$RLHFKIT" reward train \
    --data_path Dahoas/rm-static \
    --data_split 2,4,4 \
-   --model_name_or_path meta-llama/Llama-2-7b-hf \
+   --model_name_or_path "${RLHFKIT_REWARD_MODEL:-meta-llama/Llama-2-7b-hf}" \
    --per_device_train_batch_size 8 \
    --per_device_eval_batch_size 8 \
    --max_seq_len 512 \
@@ -34,5 +34,5 @@ mkdir -p $OUTPUT
    --offload \
    --lora_dim 128 \
    --lora_module_name "layers." \
-   --output_dir $OUTPUT \
+   $RLHFKIT_STEP_FLAGS --output_dir $OUTPUT \
    &> $OUTPUT/training.log

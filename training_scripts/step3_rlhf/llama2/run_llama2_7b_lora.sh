@@ -59,5 +59,5 @@ Critic_Lr=5e-6
    --critic_lora_dim 64 \
    --critic_lora_module_name "layers." \
    --actor_lora_module_name "layers." \
-   --output_dir $OUTPUT \
+   $RLHFKIT_STEP_FLAGS --output_dir $OUTPUT \
     &> $OUTPUT/training.log

@@ -16,8 +16,8 @@ if [ "$ZERO_STAGE" == "" ]; then
 fi
 mkdir -p $OUTPUT
 
-"$RLHFKIT" sft train --model_name_or_path facebook/opt-1.3b \
+"$RLHFKIT" sft train --model_name_or_path "${RLHFKIT_ACTOR_MODEL:-facebook/opt-1.3b}" \
    --gradient_accumulation_steps 8 --lora_dim 128 --zero_stage $ZERO_STAGE \
    --enable_tensorboard \
    --tensorboard_path $OUTPUT \
-   --deepspeed --output_dir $OUTPUT &> $OUTPUT/training.log
+   --deepspeed $RLHFKIT_STEP_FLAGS --output_dir $OUTPUT &> $OUTPUT/training.log

@@ -12,7 +12,7 @@ mkdir -p $OUTPUT_PATH
 "$RLHFKIT" sft train \
    --data_path Dahoas/rm-static Dahoas/full-hh-rlhf Dahoas/synthetic-instruct-gptj-pairwise yitingxie/rlhf-reward-datasets \
    --data_split 2,4,4 \
-   --model_name_or_path facebook/opt-1.3b \
+   --model_name_or_path "${RLHFKIT_ACTOR_MODEL:-facebook/opt-1.3b}" \
    --per_device_train_batch_size 8 \
    --per_device_eval_batch_size 8 \
    --max_seq_len 512 \
@@ -28,5 +28,5 @@ mkdir -p $OUTPUT_PATH
    --lora_module_name decoder.layers. \
    --only_optimize_lora \
    --deepspeed \
-   --output_dir $OUTPUT_PATH \
+   $RLHFKIT_STEP_FLAGS --output_dir $OUTPUT_PATH \
    &> $OUTPUT_PATH/training.log

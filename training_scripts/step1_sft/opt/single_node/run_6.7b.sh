@@ -18,7 +18,7 @@ mkdir -p $OUTPUT
 "$RLHFKIT" sft train \
    --data_path Dahoas/rm-static Dahoas/full-hh-rlhf Dahoas/synthetic-instruct-gptj-pairwise yitingxie/rlhf-reward-datasets \
    --data_split 2,4,4 \
-   --model_name_or_path facebook/opt-6.7b \
+   --model_name_or_path "${RLHFKIT_ACTOR_MODEL:-facebook/opt-6.7b}" \
    --per_device_train_batch_size 6 \
    --per_device_eval_batch_size 6 \
    --max_seq_len 512 \
@@ -32,5 +32,5 @@ mkdir -p $OUTPUT
    --gradient_checkpointing \
    --zero_stage $ZERO_STAGE \
    --deepspeed \
-   --output_dir $OUTPUT \
+   $RLHFKIT_STEP_FLAGS --output_dir $OUTPUT \
    &> $OUTPUT/training.log

@@ -17,7 +17,7 @@ mkdir -p $OUTPUT
 "$RLHFKIT" reward train \
    --data_path Dahoas/rm-static Dahoas/full-hh-rlhf Dahoas/synthetic-instruct-gptj-pairwise yitingxie/rlhf-reward-datasets \
    --data_split 2,4,4 \
-   --model_name_or_path facebook/opt-350m \
+   --model_name_or_path "${RLHFKIT_REWARD_MODEL:-facebook/opt-350m}" \
    --num_padding_at_beginning 1 \
    --per_device_train_batch_size 2 \
    --per_device_eval_batch_size 2 \
@@ -32,5 +32,5 @@ mkdir -p $OUTPUT
    --seed 1234 \
    --zero_stage $ZERO_STAGE \
    --deepspeed \
-   --output_dir $OUTPUT \
+   $RLHFKIT_STEP_FLAGS --output_dir $OUTPUT \
    &> $OUTPUT/training.log

@@ -14,8 +14,8 @@ fi
 mkdir -p $OUTPUT
 
 # facebook/opt-350m must be in the local Hugging Face cache (or pass a folder); nothing is downloaded.
-"$RLHFKIT" reward train --model_name_or_path facebook/opt-350m \
+"$RLHFKIT" reward train --model_name_or_path "${RLHFKIT_REWARD_MODEL:-facebook/opt-350m}" \
    --num_padding_at_beginning 1 --weight_decay 0.1 --dropout 0.0 --gradient_accumulation_steps 4 --zero_stage $ZERO_STAGE \
    --enable_tensorboard \
    --tensorboard_path $OUTPUT \
-   --deepspeed --output_dir $OUTPUT &> $OUTPUT/training.log
+   --deepspeed $RLHFKIT_STEP_FLAGS --output_dir $OUTPUT &> $OUTPUT/training.log

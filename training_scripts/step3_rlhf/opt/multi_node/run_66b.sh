@@ -57,5 +57,5 @@ Critic_Lr=5e-6
    --actor_dropout 0.0 \
    --actor_lora_dim 128 \
    --actor_lora_module_name decoder.layers. \
-   --output_dir $OUTPUT \
+   $RLHFKIT_STEP_FLAGS --output_dir $OUTPUT \
     &> $OUTPUT/training.log

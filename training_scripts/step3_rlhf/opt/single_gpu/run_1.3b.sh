@@ -29,4 +29,4 @@ Num_Padding_at_Beginning=1 # this is model related
    --actor_zero_stage $ACTOR_ZERO_STAGE --critic_zero_stage $CRITIC_ZERO_STAGE \
    --num_padding_at_beginning 1 --gradient_accumulation_steps 2 \
    --deepspeed --actor_lora_dim 128 --enable_hybrid_engine --actor_gradient_checkpointing --actor_dropout 0.0 \
-   --output_dir $OUTPUT &> $OUTPUT/training.log
+   $RLHFKIT_STEP_FLAGS --output_dir $OUTPUT &> $OUTPUT/training.log

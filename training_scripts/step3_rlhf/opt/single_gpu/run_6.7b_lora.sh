@@ -53,5 +53,5 @@ Critic_Lr=5e-6
    --critic_gradient_checkpointing \
    --actor_dropout 0.0 \
    --enable_hybrid_engine \
-   --output_dir $OUTPUT \
+   $RLHFKIT_STEP_FLAGS --output_dir $OUTPUT \
     &> $OUTPUT/training.log

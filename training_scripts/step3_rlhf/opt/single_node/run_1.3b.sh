@@ -53,5 +53,5 @@ Critic_Lr=5e-6
    --enable_ema \
    --enable_tensorboard \
    --tensorboard_path $OUTPUT \
-   --output_dir $OUTPUT \
+   $RLHFKIT_STEP_FLAGS --output_dir $OUTPUT \
     &> $OUTPUT/training.log

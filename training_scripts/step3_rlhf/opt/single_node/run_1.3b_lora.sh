@@ -52,5 +52,5 @@ Critic_Lr=5e-6
    --actor_lora_dim 128 \
    --enable_hybrid_engine \
    --actor_lora_module_name decoder.layers. \
-   --output_dir $OUTPUT \
+   $RLHFKIT_STEP_FLAGS --output_dir $OUTPUT \
     &> $OUTPUT/training.log

@@ -1,0 +1,44 @@
+#!/bin/bash
+# The demo's step 3: RLHF of the step-1 actor against the step-2 reward model on rlhfkit/demo's prompts, with PPO
+# (DeepSpeed-Chat's, with a critic started from the reward model), GRPO or RLOO (critic-free, several sampled answers per
+# prompt), or DPO from the step-1 model on the preference pairs (its policy goes where the step-3 actor goes).
+# Usage: step3_rlhf.sh OUTPUT STEP1_MODEL_DIR STEP2_MODEL_DIR [full|quick] [ppo|grpo|rloo|dpo]
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+RLHFKIT="$ROOT/node_modules/.bin/rlhfkit"
+OUTPUT=$1
+STEP1=$2
+STEP2=$3
+PRESET=${4:-full}
+ALGORITHM=${5:-ppo}
+THREADS=${RLHFKIT_THREADS:-$(nproc 2>/dev/null || echo 1)}
+mkdir -p "$OUTPUT"
+
+if [ "$PRESET" == "quick" ]; then
+    STEPS=10
+else
+    STEPS=60
+fi
+
+if [ "$ALGORITHM" == "dpo" ]; then
+    "$RLHFKIT" dpo train --model_name_or_path "$STEP1" --data_path rlhfkit/demo --data_split 2,4,4 \
+        --data_output_path "$OUTPUT/../data_files" --max_seq_len 128 --per_device_train_batch_size 16 \
+        --per_device_eval_batch_size 16 --learning_rate 1e-4 --weight_decay 0.0 --num_train_epochs 1 --beta 0.1 \
+        --num_warmup_steps 10 --dropout 0.0 --seed 1234 --threads $THREADS \
+        ${RLHFKIT_STEP_FLAGS:-} --output_dir "$OUTPUT/actor" >> "$OUTPUT/training.log" 2>&1
+    exit 0
+fi
+
+COMMON=(--data_path rlhfkit/demo --data_split 2,4,4 --data_output_path "$OUTPUT/../data_files"
+        --actor_model_name_or_path "$STEP1" --critic_model_name_or_path "$STEP2"
+        --per_device_generation_batch_size 16 --per_device_training_batch_size 16 --max_prompt_seq_len 64
+        --max_answer_seq_len 32 --actor_learning_rate 3e-5 --critic_learning_rate 1e-4 --num_warmup_steps 5
+        --actor_dropout 0.0 --critic_dropout 0.0 --do_sample --kl_ctl 0.1 --eos_penalty 1.0 --max_steps $STEPS
+        --save_steps 20 --seed 1234 --threads $THREADS)
+case "$ALGORITHM" in
+    ppo)  EXTRA=() ;;
+    grpo) EXTRA=(--advantage_estimator grpo --n_samples_per_prompt 4 --kl_in_loss --per_device_generation_batch_size 4) ;;
+    rloo) EXTRA=(--advantage_estimator rloo --n_samples_per_prompt 4 --per_device_generation_batch_size 4) ;;
+    *) echo "step3_rlhf.sh: unknown algorithm '$ALGORITHM' (ppo, grpo, rloo or dpo)" >&2; exit 2 ;;
+esac
+"$RLHFKIT" ppo train "${COMMON[@]}" "${EXTRA[@]}" ${RLHFKIT_STEP_FLAGS:-} --output_dir "$OUTPUT" >> "$OUTPUT/training.log" 2>&1
