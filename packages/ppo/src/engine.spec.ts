@@ -6,6 +6,7 @@ import { PPO_DEFAULTS, resolvePpoConfig } from './config';
 import { RlhfEngine } from './engine';
 import { HeapMeter, LocalActor } from './local-roles';
 import { intFromRows, matrixRows, notEqualMask } from './matrix';
+import { promptBatch } from './ppo-loop';
 import { PpoTrainer } from './ppo-trainer';
 import { RoleOptimizer } from './role-optimizer';
 import { trainerSettings } from './ppo-setup';
@@ -68,6 +69,30 @@ describe('RlhfEngine on tiny models [wasm]', () => {
       await actor.dispose();
     });
   }
+
+  test("--pad_to longest gives DeepSpeed-Chat's max_length experience (same answers, scores and log-probs up to rounding)", async () => {
+    const c = resolvePpoConfig({ ...PPO_DEFAULTS, actorModelNameOrPath: models.actor, criticModelNameOrPath: models.critic, maxAnswerSeqLen: 6, maxPromptSeqLen: 24 });
+    const tokenizer = await loadTrainingTokenizer(models.actor);
+    const engine = await RlhfEngine.create(c, { tokenizer, numTotalIters: 1, unsupervised: false, log: () => undefined });
+    const trainer = new PpoTrainer(engine, trainerSettings(c, engine, tokenizer, () => undefined));
+    const items = (await tokenizer.encodeBatch(['Human: say hi. Assistant:', 'Human: a longer question, please? Assistant:'], { padding: false })).inputIds.map((promptIds) => ({ promptIds }));
+    const pad = tokenizer.padTokenId!;
+    const exps = [];
+    for (const padTo of ['longest', 'max_length'] as const) {
+      const b = promptBatch(items, { maxPromptSeqLen: 24, padTo }, pad);
+      exps.push(await trainer.generateExperience(b.prompt, b.mask, 0));
+    }
+    const [a, m] = exps;
+    const cut = m.inputIds.shape[1] - a.inputIds.shape[1];
+    expect(cut).toBeGreaterThan(0);
+    expect(matrixRows(m.inputIds).map((r) => r.slice(cut))).toEqual(matrixRows(a.inputIds));
+    for (let i = 0; i < 2; i++) expect(Math.abs(a.rewards[i] - m.rewards[i])).toBeLessThan(1e-4);
+    const lpA = matrixRows(a.logprobs);
+    const lpM = matrixRows(m.logprobs).map((r) => r.slice(cut));
+    const start = a.prompts.shape[1] - 1;
+    for (let i = 0; i < 2; i++) for (let t = start; t < lpA[i].length; t++) expect(Math.abs(lpA[i][t] - lpM[i][t])).toBeLessThan(1e-4);
+    await engine.dispose();
+  });
 
   test('20 PPO steps leave no tensor behind; roles report their memory', async () => {
     const c = resolvePpoConfig({
