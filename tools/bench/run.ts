@@ -1,15 +1,17 @@
 // `npm run bench`: every benchmark as JSON lines, with the PyTorch baseline measured in the same run and the ratio.
-// Options: --quick (fewer steps, one round), --only NAME[,NAME] (model | train | generate | kernels | sft | reward),
+// Options: --quick (fewer steps, one round), --only NAME[,NAME] (model | train | generate | kernels | sft | reward | ppo),
 // --threads 1,2 (wasm thread counts for the standard model), --rounds N (torch/ours alternations; default 2,
 // 1 with --quick), --native on,off (the standard model with the native matmul kernel, with XNNPACK only, or
-// both in the same rounds; default on). Never part of `npm test`.
+// both in the same rounds; default on), --profile (the standard model's per-kernel profile of one training step and
+// one decode step, the matmul share and MFU, from the last round). Never part of `npm test`.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { argValue, median, round1, round3, runTorchBaseline, torchUnavailable, type TorchFigures } from './common';
+import { ppoRow, ppoSteps, runPpoBaseline, type PpoFigures } from './ppo-row';
 
 const HERE = __dirname;
-const GROUPS = ['model', 'train', 'generate', 'kernels', 'sft', 'reward'] as const;
+const GROUPS = ['model', 'train', 'generate', 'kernels', 'sft', 'reward', 'ppo'] as const;
 
 type Json = Record<string, unknown>;
 
@@ -22,6 +24,7 @@ const ONLY = (argValue('--only') ?? '').split(',').map((s) => s.trim()).filter(B
 const THREADS = (argValue('--threads') ?? '1,2').split(',').map(Number);
 const ROUNDS = Number(argValue('--rounds') ?? (QUICK ? '1' : '2'));
 const NATIVE = (argValue('--native') ?? 'on').split(',').map((s) => s.trim()).filter(Boolean);
+const PROFILE = process.argv.includes('--profile');
 
 for (const o of ONLY) {
   if (!(GROUPS as readonly string[]).includes(o)) {
@@ -105,9 +108,13 @@ function benchModel(threads: number, torchWhyNot: string | null): void {
     }
     for (const native of NATIVE) {
       for (const part of parts) {
-        const args = ['--threads', String(threads), '--native', native === 'on' ? '1' : '0', '--only', part, ...(QUICK ? ['--quick'] : [])];
+        const profile = PROFILE && round === ROUNDS - 1 ? ['--profile'] : [];
+        const args = ['--threads', String(threads), '--native', native === 'on' ? '1' : '0', '--only', part, ...(QUICK ? ['--quick'] : []), ...profile];
         const r = runJsonLines(process.execPath, tsxArgs('model.ts', args), 1_800_000);
-        for (const line of r.lines) ours.set(String(line.name), [...(ours.get(String(line.name)) ?? []), line]);
+        for (const line of r.lines) {
+          if (String(line.name).startsWith('profile ')) emit(line);
+          else ours.set(String(line.name), [...(ours.get(String(line.name)) ?? []), line]);
+        }
         if (r.error != null) errors.push(r.error);
       }
     }
@@ -141,6 +148,32 @@ function benchModel(threads: number, torchWhyNot: string | null): void {
   if (errors.length > 0) emit({ name: `standard model wasm ${threads}t`, error: errors.join(' || ') });
 }
 
+/**
+ * One PPO step (tools/bench/ppo.ts) at `threads`, with the same step in PyTorch (tools/bench/ppo_baseline.py) run just
+ * before it, ROUNDS times in alternation; one `ppo_step` row of medians, per-round figures and ratios.
+ */
+function benchPpo(threads: number, torchWhyNot: string | null): void {
+  const steps = ppoSteps(QUICK);
+  const torchRuns: PpoFigures[] = [];
+  const ours: PpoFigures[] = [];
+  let torchError = torchWhyNot;
+  const errors: string[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    if (torchError == null) {
+      const t = runPpoBaseline(threads, steps);
+      if ('figures' in t) torchRuns.push(t.figures);
+      else torchError = t.error;
+    }
+    const r = runJsonLines(process.execPath, tsxArgs('ppo.ts', ['--threads', String(threads), '--no-baseline', ...(QUICK ? ['--quick'] : [])]), 1_800_000);
+    const line = r.lines.find((l) => l.name === 'ppo_step');
+    if (line != null) ours.push(line as PpoFigures);
+    else if (torchRuns.length > ours.length) torchRuns.pop(); // ratios pair the two sides round by round
+    if (r.error != null) errors.push(r.error);
+  }
+  if (ours.length > 0) emit(ppoRow(ours, torchRuns, torchError));
+  if (errors.length > 0) emit({ name: `ppo_step wasm ${threads}t`, error: errors.join(' || ') });
+}
+
 function forward(group: string, script: string, extra: string[]): void {
   if (!fs.existsSync(path.join(HERE, script))) {
     emit({ name: group, skipped: `tools/bench/${script} does not exist yet` });
@@ -154,13 +187,14 @@ function forward(group: string, script: string, extra: string[]): void {
 
 function main(): void {
   const t0 = Date.now();
-  const torchWhyNot = wanted('train') || wanted('generate') ? torchUnavailable() : null;
+  const torchWhyNot = wanted('train') || wanted('generate') || wanted('ppo') ? torchUnavailable() : null;
   if (torchWhyNot != null) process.stderr.write(`bench: no PyTorch baseline: ${torchWhyNot}\n`);
   for (const n of THREADS) benchModel(n, torchWhyNot);
   // The kernel microbenchmarks always run in their quick form: they locate regressions, not headline figures.
   if (wanted('kernels')) forward('kernels', 'kernels.ts', ['--quick']);
   if (wanted('sft')) forward('sft', 'sft.ts', ['--threads', '1']);
   if (wanted('reward')) forward('reward', 'reward.ts', ['--threads', '1']);
+  if (wanted('ppo')) for (const n of THREADS) benchPpo(n, torchWhyNot);
   process.stderr.write(`bench: done in ${round1((Date.now() - t0) / 1000)} s\n`);
 }
 
