@@ -1,5 +1,6 @@
 // `rlhfkit generate`: load an HF folder, tokenize the prompts, run KV-cache generation, print the continuations.
 import { initBackend } from './backend/init-backend';
+import { NonFiniteLogitsError } from './generation/generate';
 import { generationConfigFromJson, type GenerationConfig } from './generation/generation-config';
 import type { CausalLM } from './models/causal-lm';
 import { loadPretrained } from './models/load';
@@ -26,6 +27,8 @@ export interface GenerateCliArgs {
   json?: boolean;
   backend?: string;
   threads?: number;
+  /** Unused tensors in the checkpoint are an error, not a warning. */
+  strict?: boolean;
 }
 
 /** What one prompt turned into. */
@@ -95,15 +98,20 @@ function padIdFor(model: CausalLM, tokenizer: Tokenizer | null): number {
   return candidates.find((c): c is number => typeof c === 'number' && c >= 0 && c < model.config.vocabSize) ?? 0;
 }
 
+export interface RunGenerateOptions {
+  /** Notes (generation stopped at the position limit); default: none. */
+  log?: (line: string) => void;
+}
+
 /** Runs the command; returns one result per prompt (the handler prints them). */
-export async function runGenerate(args: GenerateCliArgs): Promise<GenerateCliResult[]> {
+export async function runGenerate(args: GenerateCliArgs, opts: RunGenerateOptions = {}): Promise<GenerateCliResult[]> {
   const texts = args.prompt ?? [];
   const idPrompts = (args.prompt_ids ?? []).map(parsePromptIds);
   if (texts.length === 0 && idPrompts.length === 0) throw new Error('rlhfkit generate: give at least one --prompt TEXT (or --prompt_ids 1,2,3)');
   if (texts.length > 0 && idPrompts.length > 0) throw new Error('rlhfkit generate: use either --prompt or --prompt_ids, not both');
   await initBackend({ backend: args.backend, threads: args.threads });
   const tokenizer = await tokenizerFor(args);
-  const model = await loadPretrained(args.model, { trainable: false });
+  const model = await loadPretrained(args.model, { trainable: false, strict: args.strict });
   try {
     const prompts = texts.length > 0 && tokenizer ? await Promise.all(texts.map((t) => tokenizer.encode(t))) : idPrompts;
     prompts.forEach((p, i) => {
@@ -111,7 +119,16 @@ export async function runGenerate(args: GenerateCliArgs): Promise<GenerateCliRes
     });
     const cfg = generationFromArgs(args);
     cfg.padTokenId = padIdFor(model, tokenizer);
-    const out = await model.generate(prompts, cfg);
+    const out = await model.generate(prompts, cfg).catch((e: unknown) => {
+      throw e instanceof NonFiniteLogitsError ? new NonFiniteLogitsError(e.step, null, args.model) : e;
+    });
+    const lim = out.positionLimit;
+    if (lim) {
+      opts.log?.(
+        `rlhfkit generate: note: stopped after ${lim.newTokens} new tokens of the ${lim.askedNewTokens} asked for: the prompt (${out.promptLength} tokens) ` +
+          `and the new tokens fill the model's ${lim.maxLength} positions (max_position_embeddings)`,
+      );
+    }
     const eos = eosIds(model, cfg);
     const results: GenerateCliResult[] = [];
     for (let i = 0; i < prompts.length; i++) {

@@ -3,6 +3,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { backendCliOptions } from './backend/cli-options';
 import { formatGenerateResults, runGenerate, type GenerateCliArgs } from './cli-generate';
 import { plotMetricsFile, splitKeys } from './cli-plot';
+import { flagRules } from './run/cli-checks';
 
 function generateOptions(y: Argv): Argv<GenerateCliArgs> {
   return y
@@ -19,14 +20,18 @@ function generateOptions(y: Argv): Argv<GenerateCliArgs> {
     .option('repetition_penalty', { alias: 'repetition-penalty', type: 'number', describe: 'HF repetition penalty (default 1 = off)' })
     .option('seed', { type: 'number', describe: 'sampling seed (reproducible output)' })
     .option('json', { type: 'boolean', describe: 'print one JSON object per prompt' })
+    .option('strict', { type: 'boolean', describe: "fail when the weights hold tensors config.json does not use (default: warn, naming them)" })
     .options(backendCliOptions)
-    .check((a) => {
-      for (const k of ['max_new_tokens', 'min_new_tokens', 'top_k', 'seed'] as const) {
-        const v = a[k];
-        if (v !== undefined && !(Number.isInteger(v) && v >= 0)) throw new Error(`--${k} must be a whole number >= 0, got ${String(v)}`);
-      }
-      return true;
-    }) as unknown as Argv<GenerateCliArgs>;
+    .check(flagRules({
+      max_new_tokens: { int: true, min: 0 },
+      min_new_tokens: { int: true, min: 0 },
+      temperature: { min: 0, minExclusive: true },
+      top_k: { int: true, min: 0 },
+      top_p: { min: 0, minExclusive: true, max: 1 },
+      repetition_penalty: { min: 0, minExclusive: true },
+      seed: { int: true, min: 0 },
+      threads: { int: true, min: 1 },
+    })) as unknown as Argv<GenerateCliArgs>;
 }
 
 export const generateCommand: CommandModule<object, GenerateCliArgs> = {
@@ -34,7 +39,7 @@ export const generateCommand: CommandModule<object, GenerateCliArgs> = {
   describe: 'Continue prompts with a causal LM (KV cache; greedy unless --do_sample or generation_config.json says so)',
   builder: generateOptions,
   handler: async (args) => {
-    const results = await runGenerate(args);
+    const results = await runGenerate(args, { log: (l) => process.stderr.write(`${l}\n`) });
     process.stdout.write(formatGenerateResults(results, Boolean(args.json)));
   },
 };
@@ -58,8 +63,9 @@ export const plotCommand: CommandModule<object, PlotArgs> = {
     .option('keys', { type: 'string', array: true, describe: 'metrics to draw, e.g. --keys train/loss eval/loss (default: every *loss*)' })
     .option('title', { type: 'string' })
     .option('log_y', { alias: 'log-y', type: 'boolean', describe: 'logarithmic y axis' })
-    .option('width', { type: 'number' })
-    .option('height', { type: 'number' }) as unknown as Argv<PlotArgs>,
+    .option('width', { type: 'number', describe: 'chart width in pixels' })
+    .option('height', { type: 'number', describe: 'chart height in pixels' })
+    .check(flagRules({ width: { int: true, min: 50 }, height: { int: true, min: 50 } })) as unknown as Argv<PlotArgs>,
   handler: (args) => {
     const r = plotMetricsFile({
       input: args.metrics, out: args.out, keys: splitKeys(args.keys), title: args.title, logY: args.log_y, width: args.width, height: args.height,

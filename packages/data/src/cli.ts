@@ -1,6 +1,6 @@
 // The `rlhfkit data` command group: `data info` (what the data turns into per phase) and `data demo` (build the demo dataset).
 import type { Argv, CommandModule } from 'yargs';
-import { addDsChatFlags } from '@rlhfkit/core-tensor';
+import { addDsChatFlags, loadTokenizer } from '@rlhfkit/core-tensor';
 import { ensureDemoDataset, defaultDemoDir } from './demo';
 import { dataInfo, formatDataInfo } from './info';
 import { DEFAULT_DATA_SPLIT, DEFAULT_SEED } from './prompt-dataset';
@@ -30,7 +30,6 @@ function infoOptions(y: Argv): Argv<InfoArgs> {
 
 /** A tokenizer set up as DeepSpeed-Chat's load_hf_tokenizer does (pad = eos when missing; optional eot special token). */
 async function loadCliTokenizer(nameOrDir: string, args: InfoArgs): Promise<TokenizerLike> {
-  const { loadTokenizer } = await import('@rlhfkit/core-tensor');
   const tok = await loadTokenizer(nameOrDir, { addSpecialTokens: args.add_eot_token ? [args.eot_token] : undefined });
   if (tok.padToken === undefined) tok.padToken = tok.eosToken;
   return tok;

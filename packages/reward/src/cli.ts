@@ -1,8 +1,8 @@
 // `rlhfkit reward train|eval`: DeepSpeed-Chat step 2's main.py and rw_eval.py flags on rlhfkit's trainer and scorer.
 import type { Argv, CommandModule } from 'yargs';
 import {
-  addDsChatFlags, claimOutputDir, configFromArgs, DATA_FLAG_NAMES, explainUnsupportedFlags, initBackend, TRAINING_FLAG_NAMES, type DsChatFlagName,
-  type OutputDirClaim,
+  addDsChatFlags, BACKEND_CHOICES, claimOutputDir, configFromArgs, DATA_FLAG_NAMES, explainUnsupportedFlags, flagRules, initBackend, TRAINING_FLAG_NAMES,
+  type DsChatFlagName, type OutputDirClaim,
 } from '@rlhfkit/core-tensor';
 import { afinnReport, heldOutPairs, type AfinnReport } from './afinn-report';
 import { resolveRewardConfig, REWARD_DEFAULTS, type RewardConfig } from './config';
@@ -33,7 +33,8 @@ function rewardOptions(y: Argv): Argv {
       describe: "how to start the value head when the model has none: 'linear' = torch nn.Linear init (DeepSpeed-Chat), 'zeros'",
     })
     .option('eval_interval', { alias: 'eval-interval', type: 'number', default: REWARD_DEFAULTS.evalInterval, group: 'Training:', describe: 'if > 0, evaluate every this many optimizer steps' })
-    .option('eval_iters', { alias: 'eval-iters', type: 'number', default: REWARD_DEFAULTS.evalIters, group: 'Training:', describe: 'at most this many eval batches per evaluation' });
+    .option('eval_iters', { alias: 'eval-iters', type: 'number', default: REWARD_DEFAULTS.evalIters, group: 'Training:', describe: 'at most this many eval batches per evaluation' })
+    .check(flagRules({ num_padding_at_beginning: { int: true, min: 0 }, eval_interval: { int: true, min: 0 }, eval_iters: { int: true, min: 1 } }));
 }
 
 const TRAIN_FLAGS: readonly DsChatFlagName[] = [...DATA_FLAG_NAMES.filter((f) => f !== 'sft_only_data_path'), ...TRAINING_FLAG_NAMES];
@@ -101,8 +102,10 @@ function evalBuilder(y: Argv): Argv {
       alias: 'afinn-report', type: 'boolean', default: false,
       describe: 'score held-out pairs (--file, else the rlhfkit/demo test split) and print accuracy and the correlation of scores with AFINN valence',
     })
-    .option('backend', { type: 'string', describe: 'compute backend (auto, node-gpu, node, wasm, cpu)' })
+    .option('backend', { type: 'string', choices: [...BACKEND_CHOICES], describe: 'compute backend (default: env RLHFKIT_BACKEND, else auto = node-gpu > node > wasm > cpu)' })
     .option('threads', { type: 'number', describe: 'wasm compute threads' })
+    .option('strict', { type: 'boolean', default: false, describe: 'fail when the weights hold tensors config.json does not use (default: warn, naming them)' })
+    .check(flagRules({ num_padding_at_beginning: { int: true, min: 0 }, max_seq_len: { int: true, min: 2 }, threads: { int: true, min: 1 } }))
     .epilogue('Without --prompt/--file it scores DeepSpeed-Chat rw_eval.py\'s two example pairs. ' + PAD_NOTE);
 }
 
@@ -149,6 +152,7 @@ async function runEval(args: Args): Promise<void> {
   const model = await loadRewardModel(dir, {
     numPaddingAtBeginning: args.num_padding_at_beginning as number | undefined,
     valueHead: args.value_head as string | undefined,
+    strict: args.strict as boolean,
   });
   try {
     model.eval();

@@ -27,6 +27,8 @@ export interface LoadRewardModelOptions {
   padTokenId?: number;
   /** Parameters start trainable (default true). */
   trainable?: boolean;
+  /** Tensors the model does not use are an error (`--strict`), not a warning naming them. */
+  strict?: boolean;
 }
 
 /** What loadRewardModel found, for a run's log. */
@@ -81,7 +83,7 @@ function freshHead(init: ValueHeadInit, dim: number, seed: number): Float32Array
  *  - a causal LM or base model (e.g. step 1's output) with `opts.valueHead` or `opts.initValueHead`.
  */
 export async function loadRewardModel(dir: string, opts: LoadRewardModelOptions = {}): Promise<RewardModel> {
-  const body = await loadPretrained(dir, { bodyOnly: true, trainable: opts.trainable, seed: opts.seed ?? 1234 });
+  const body = await loadPretrained(dir, { bodyOnly: true, trainable: opts.trainable, seed: opts.seed ?? 1234, strict: opts.strict });
   return rewardModelFromLoadedBody(body, dir, opts);
 }
 

@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import {
-  AdamW, applyLora, assignWeights, claimOutputDir, findWeightsFile, getOptimizerGroupedParameters, loadLoraResume, loadModelForTraining, loadStateDict,
+  AdamW, applyLora, assignWeights, checkMaxSeqLen, claimOutputDir, findWeightsFile, getOptimizerGroupedParameters, loadLoraResume, loadModelForTraining, loadStateDict,
   LrScheduler, readModelConfigs, resolveModelDir, saveLoraResume, setUpGradientCheckpointing, TrainingLoop, writeRunConfig, type MetricValues,
   type OutputDirClaim, type ProgressStream, type TrainingResult, type TrainingTask,
 } from '@rlhfkit/core-tensor';
@@ -104,7 +104,13 @@ export class RewardTrainer {
     });
     if (data.train.length === 0) throw new Error(`--data_path ${c.dataPath.join(' ')}: phase 2 got no training pairs; check --data_split (${c.dataSplit})`);
 
-    const body = await loadModelForTraining(dir, { tokenizer: tok.tokenizer, dropout: c.dropout, bodyOnly: true, seed: c.seed, log });
+    const body = await loadModelForTraining(dir, { tokenizer: tok.tokenizer, dropout: c.dropout, bodyOnly: true, seed: c.seed, log, strict: c.strict });
+    try {
+      checkMaxSeqLen(c.maxSeqLen, body, c.modelNameOrPath, log);
+    } catch (e) {
+      body.dispose();
+      throw e;
+    }
     const model = rewardModelFromLoadedBody(body, dir, {
       valueHead: c.valueHead ?? undefined,
       initValueHead: c.initValueHead,

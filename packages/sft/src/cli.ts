@@ -2,8 +2,8 @@
 import * as fs from 'node:fs';
 import type { Argv, CommandModule } from 'yargs';
 import {
-  addDsChatFlags, claimOutputDir, configFromArgs, createTinyModel, DATA_FLAG_NAMES, explainUnsupportedFlags, FLAG_GROUPS, flagOption, initBackend,
-  TINY_ARCHITECTURES, TRAINING_FLAG_NAMES, type TinyArchitecture,
+  addDsChatFlags, claimOutputDir, configFromArgs, createTinyModel, DATA_FLAG_NAMES, explainUnsupportedFlags, FLAG_GROUPS, flagOption, flagRules,
+  initBackend, TINY_ARCHITECTURES, TRAINING_FLAG_NAMES, UsageError, type TinyArchitecture,
 } from '@rlhfkit/core-tensor';
 import { resolveSftConfig, SFT_DEFAULTS, type SftConfig } from './config';
 import { formatBlocks, formatColumns, runPromptEval } from './prompt-eval';
@@ -109,6 +109,19 @@ function sftEvalOptions(y: Argv): Argv<SftEvalArgs> {
     .option('format', { type: 'string', choices: ['blocks', 'columns', 'jsonl'], default: 'blocks', describe: "blocks (DeepSpeed-Chat's printout), two columns, or one JSON object per prompt" })
     .option('backend', flagOption('backend'))
     .option('threads', flagOption('threads'))
+    .check(flagRules({
+      max_new_tokens: { int: true, min: 0 },
+      top_k: { int: true, min: 0 },
+      top_p: { min: 0, minExclusive: true, max: 1 },
+      temperature: { min: 0, minExclusive: true },
+      repetition_penalty: { min: 0, minExclusive: true },
+      num_return_sequences: { int: true, min: 1 },
+      num_beams: { int: true, min: 1 },
+      num_beam_groups: { int: true, min: 1 },
+      penalty_alpha: { min: 0 },
+      seed: { int: true, min: 0 },
+      threads: { int: true, min: 1 },
+    }))
     .strict() as unknown as Argv<SftEvalArgs>;
 }
 
@@ -187,6 +200,20 @@ export const initModelCommand: CommandModule<object, InitModelArgs> = {
       .option('dropout', { type: 'number', default: 0.1 })
       .option('seed', { type: 'number', default: 1234 })
       .option('force', { type: 'boolean', default: false, describe: 'overwrite an existing model folder' })
+      .check(flagRules({
+        hidden_size: { int: true, min: 1 },
+        layers: { int: true, min: 1 },
+        heads: { int: true, min: 1 },
+        ffn_dim: { int: true, min: 1 },
+        max_positions: { int: true, min: 1 },
+        merges: { int: true, min: 0, max: 50000 },
+        dropout: { min: 0, max: 1, maxExclusive: true },
+        seed: { int: true, min: 0 },
+      }))
+      .check((a) => {
+        if (a.hidden_size % a.heads !== 0) throw new UsageError(`--hidden_size ${a.hidden_size} must be a multiple of --heads ${a.heads}`);
+        return true;
+      })
       .strict() as unknown as Argv<InitModelArgs>,
   handler: async (a) => {
     if (fs.existsSync(`${a.out}/config.json`) && !a.force) {

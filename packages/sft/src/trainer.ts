@@ -2,7 +2,7 @@
 import * as path from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import {
-  AdamW, applyLora, claimOutputDir, evaluateMeanLoss, getOptimizerGroupedParameters, loadModelForTraining, loadTrainingTokenizer, LrScheduler,
+  AdamW, applyLora, checkMaxSeqLen, claimOutputDir, evaluateMeanLoss, getOptimizerGroupedParameters, loadModelForTraining, loadTrainingTokenizer, LrScheduler,
   setUpGradientCheckpointing, TrainingLoop, writeRunConfig, type CausalLM, type LossEvaluation, type OutputDirClaim, type ProgressStream,
   type StepInfo, type Tokenizer, type TrainingResult, type TrainingTask,
 } from '@rlhfkit/core-tensor';
@@ -80,8 +80,9 @@ export class SftTrainer {
     const config = resolveSftConfig(partial);
     const log = options.log ?? ((l: string) => process.stderr.write(`${l}\n`));
     const tokenizer = await loadTrainingTokenizer(config.modelNameOrPath, { addEotToken: config.addEotToken, eotToken: config.eotToken });
-    const model = await loadModelForTraining(config.modelNameOrPath, { tokenizer, dropout: config.dropout, seed: config.seed, log });
+    const model = await loadModelForTraining(config.modelNameOrPath, { tokenizer, dropout: config.dropout, seed: config.seed, log, strict: config.strict });
     try {
+      checkMaxSeqLen(config.maxSeqLen, model, config.modelNameOrPath, log);
       if (config.loraDim > 0) applyLora(model, config, log);
       if (config.gradientCheckpointing) setUpGradientCheckpointing(model, log);
       const datasets = await loadSftDatasets(config, tokenizer, log);

@@ -90,8 +90,7 @@ export function resolveThreads(opts: InitBackendOptions, notes: string[]): numbe
   if (raw == null || raw.trim() === '') return 1;
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 1) {
-    throw new Error(`rlhfkit: threads must be a whole number >= 1, got '${raw}' ` +
-      `(from ${fromOpt ? '--threads' : 'RLHFKIT_THREADS'})`);
+    throw new Error(`threads must be a whole number >= 1, got '${raw}' (from ${fromOpt ? '--threads' : 'RLHFKIT_THREADS'})`);
   }
   if (n > MAX_WASM_THREADS) {
     notes.push(`threads capped at ${MAX_WASM_THREADS} (the wasm backend's worker pool)`);

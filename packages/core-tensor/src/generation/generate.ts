@@ -24,6 +24,27 @@ export interface GenerateOutput {
   finished: boolean[];
   /** With outputScores: per step, the processed scores [batch * vocab] (row-major) the token was chosen from. */
   scores?: Float32Array[];
+  /**
+   * Set when the request went past the model's position table (prompt + maxNewTokens > its max_position_embeddings)
+   * and generation stopped there, as in transformers: the table's size, the new tokens asked for and those made.
+   */
+  positionLimit?: { maxLength: number; askedNewTokens: number; newTokens: number };
+}
+
+/** NaN or infinite logits: the weights hold NaN/Inf, or the forward pass overflowed float32. */
+export class NonFiniteLogitsError extends Error {
+  constructor(readonly step: number, row: number | null, model?: string) {
+    super(
+      `generate: ${model ? `${model}: ` : ''}the model's logits are NaN or infinite at new token ${step + 1}${row === null ? '' : ` of prompt ${row + 1}`}, so no token ` +
+        'can be chosen; its weights hold NaN/Inf (a training run that diverged?) or overflow float32. Check the checkpoint, or load another one',
+    );
+    this.name = 'NonFiniteLogitsError';
+  }
+}
+
+function firstNonFiniteRow(scores: Float32Array, vocab: number): number | null {
+  for (let i = 0; i < scores.length; i++) if (!Number.isFinite(scores[i])) return Math.floor(i / vocab);
+  return null;
 }
 
 function toRows(x: TokenIds, what: string): number[][] {
@@ -91,13 +112,22 @@ export async function generate(model: CausalLM, input: GenerateInput, config: Ge
   const b = ids.length;
   const promptLength = ids[0].length;
   const r = resolveGeneration(config, fileCfg, modelIds, promptLength);
+  const maxLength = model.maxSequenceLength();
+  if (promptLength > maxLength) {
+    throw new Error(`generate: the prompt is ${promptLength} tokens (padding included), more than the ${maxLength} positions of ${model.hfClassName} (max_position_embeddings); shorten it`);
+  }
+  let positionLimit: GenerateOutput['positionLimit'];
+  if (promptLength + r.maxNewTokens > maxLength) {
+    positionLimit = { maxLength, askedNewTokens: r.maxNewTokens, newTokens: maxLength - promptLength };
+    r.maxNewTokens = maxLength - promptLength;
+  }
   const seqs = ids.map((row) => row.slice());
   const newTokens: number[][] = ids.map(() => []);
   const finished = new Array<boolean>(b).fill(false);
   const counts = mask.map((row) => row.reduce((a, m) => a + (m ? 1 : 0), 0));
   const scores: Float32Array[] | undefined = r.outputScores ? [] : undefined;
   const padded = hasPadding(mask);
-  if (r.maxNewTokens === 0) return { sequences: seqs, newTokens, attentionMask: mask, promptLength, finished, scores };
+  if (r.maxNewTokens === 0) return { sequences: seqs, newTokens, attentionMask: mask, promptLength, finished, scores, positionLimit };
 
   const cache = model.createCache();
   cache.reserve(promptLength + r.maxNewTokens); // decoding then writes each token in place (wasm)
@@ -114,13 +144,18 @@ export async function generate(model: CausalLM, input: GenerateInput, config: Ge
       const fast = !r.doSample && r.repetitionPenalty === 1 && step >= r.minNewTokens && !scores;
       let chosen: number[];
       if (fast) {
-        const am = tf.argMax(logits, 1);
+        // The argmax ids and the logits' sum in one read: a NaN or Inf anywhere makes the sum non-finite.
+        const packed = tf.tidy(() => tf.concat([tf.cast(tf.argMax(logits, 1), 'float32'), tf.reshape(tf.sum(logits), [1])]));
         logits.dispose();
-        chosen = Array.from(await am.data());
-        am.dispose();
+        const host = await packed.data();
+        packed.dispose();
+        if (!Number.isFinite(host[b])) throw new NonFiniteLogitsError(step, null);
+        chosen = Array.from(host.subarray(0, b));
       } else {
         const host = new Float32Array(await logits.data());
         logits.dispose();
+        const bad = firstNonFiniteRow(host, vocab);
+        if (bad !== null) throw new NonFiniteLogitsError(step, bad);
         chosen = chooseFromScores(host, vocab, seqs, step, r);
         scores?.push(host);
       }
@@ -144,5 +179,7 @@ export async function generate(model: CausalLM, input: GenerateInput, config: Ge
     cache.dispose();
     headT?.dispose();
   }
-  return { sequences: seqs, newTokens, attentionMask: mask, promptLength, finished, scores };
+  // Reported only when the limit is what stopped generation (not EOS or onToken first).
+  if (positionLimit && (newTokens[0].length < positionLimit.newTokens || finished.every(Boolean))) positionLimit = undefined;
+  return { sequences: seqs, newTokens, attentionMask: mask, promptLength, finished, scores, positionLimit };
 }

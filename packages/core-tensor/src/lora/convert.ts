@@ -69,7 +69,7 @@ export function convertLinearLayerToLora(model: CausalLM, opts: LoraOptions): Ma
   if (chosen.length === 0 && !hasLora(model)) {
     const sample = [...linears.keys()].slice(0, 4).join(', ');
     throw new Error(
-      `convertLinearLayerToLora: no linear layer name of this ${model.hfClassName} contains '${part}' (--lora_module_name)` +
+      `--lora_module_name '${part}': no linear layer name of this ${model.hfClassName} contains '${part}'` +
         `${includeConv1d ? '' : ' among nn.Linear layers (Conv1D excluded)'}; names look like: ${sample}. ` +
         `Use e.g. 'decoder.layers.' for OPT, 'layers.' for LLaMA, 'h.' for GPT-2.`,
     );

@@ -106,6 +106,13 @@ export abstract class CausalLM {
   protected positionRange(): [number, number] {
     return [0, Number.MAX_SAFE_INTEGER];
   }
+  /**
+   * The longest sequence (prompt + generated, padding included) the model can run: its position table's size for
+   * learned positions (OPT, GPT-2); Number.MAX_SAFE_INTEGER for rotary positions (LLaMA), which have no table.
+   */
+  maxSequenceLength(): number {
+    return this.positionRange()[1];
+  }
   /** Chance of skipping a whole layer while training (OPT layerdrop). */
   protected layerDropRate(): number {
     return 0;

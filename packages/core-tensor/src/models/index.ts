@@ -8,6 +8,7 @@ export { Gpt2LMHeadModel, gpt2Architecture } from './gpt2';
 export { registerArchitecture, getArchitecture, parseModelConfig, supportedModelTypes, type Architecture } from './registry';
 export { loadPretrained, createModelFromConfig, CheckpointSource, readModelConfigs, type LoadOptions, type CreateModelOptions } from './load';
 export { saveModel, type SaveOptions } from './save';
+export { COMPANION_KEYS, reportUnusedKeys, summarizeKeys, type UnusedKeysOptions } from './unused-keys';
 export { causalLmLoss, gatherLogProbs, IGNORE_INDEX } from './loss';
 export { KVCache } from './kv-cache';
 export { Linear, type LinearAdapter, type HfLinearLayout } from './linear';

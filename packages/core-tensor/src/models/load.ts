@@ -9,6 +9,7 @@ import type { CausalLM } from './causal-lm';
 import { ConfigError, type ModelConfig, type RawConfig } from './config';
 import { RandomWeightSource, type ParamKind, type WeightSource } from './params';
 import { getArchitecture, type Architecture } from './registry';
+import { reportUnusedKeys } from './unused-keys';
 
 export interface LoadOptions {
   /** Compute dtype; only 'float32' (F16/BF16 checkpoints are converted on load). */
@@ -19,6 +20,10 @@ export interface LoadOptions {
   bodyOnly?: boolean;
   /** Seed of the dropout RNG (default 0). */
   seed?: number;
+  /** Tensors in the checkpoint that the model does not use are an error (`--strict`) instead of a warning naming them. */
+  strict?: boolean;
+  /** Where that warning goes (default: stderr). */
+  warn?: (line: string) => void;
 }
 
 /** Buffers HF never loads from a file (GPT-2's causal-mask buffers, old rotary caches); skipped silently. */
@@ -119,7 +124,8 @@ export class CheckpointSource implements WeightSource {
  * Loads an HF causal LM folder (config.json + weights; generation_config.json if present). `dirOrName` is a
  * folder or a hub id found in the local HF cache (never downloaded). Keys with or without the base-model
  * prefix load (HF's base_model_prefix logic); keys the model does not use are listed in model.unexpectedKeys
- * and kept in model.extraTensors (e.g. a reward model's v_head.weight).
+ * and kept in model.extraTensors (e.g. a reward model's v_head.weight), and, besides such companion tensors,
+ * named in a warning (an error with `strict`).
  */
 export async function loadPretrained(dirOrName: string, opts: LoadOptions = {}): Promise<CausalLM> {
   if (opts.dtype !== undefined && opts.dtype !== 'float32') {
@@ -141,6 +147,12 @@ export async function loadPretrained(dirOrName: string, opts: LoadOptions = {}):
   });
   model.unexpectedKeys = source.unusedKeys();
   model.extraTensors = new Map(model.unexpectedKeys.map((k) => [k, sd.get(k)!]));
+  try {
+    reportUnusedKeys(model, model.unexpectedKeys, weights, configFile, { strict: opts.strict, warn: opts.warn, bodyOnly: opts.bodyOnly });
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
   return model;
 }
 

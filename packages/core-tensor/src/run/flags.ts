@@ -2,6 +2,7 @@
 import type { Argv, Options } from 'yargs';
 import { BACKEND_CHOICES } from '../backend/init-backend';
 import { SCHEDULE_NAMES } from '../train/lr-schedule';
+import { flagRules, type FlagRule } from './cli-checks';
 
 /** The --help sections, in the order they are printed. */
 export const FLAG_GROUPS = {
@@ -24,6 +25,8 @@ export interface FlagSpec {
   array?: boolean;
   choices?: readonly (string | number)[];
   default?: unknown;
+  /** For number flags: the values allowed, checked when the command line is parsed (see flagRules). */
+  rule?: FlagRule;
   /**
    * For accepted-but-not-honoured flags: the note printed (once) when the flag is given a value that would
    * matter in DeepSpeed-Chat; null when the value needs no note.
@@ -39,8 +42,8 @@ export const DSCHAT_FLAGS = {
   sft_only_data_path: { type: 'string', array: true, default: [], group: 'data', describe: 'datasets used whole, in step 1 only' },
   data_output_path: { type: 'string', default: '/tmp/data_files/', group: 'data', describe: 'where the tokenized datasets are cached' },
   data_dir: { type: 'string', default: './data', group: 'data', describe: 'folder with train.json/eval.json for local/jsonfile' },
-  max_seq_len: { type: 'number', default: 512, group: 'data', describe: 'maximum sequence length (longer rows are truncated)' },
-  max_prompt_seq_len: { type: 'number', default: 256, group: 'data', describe: 'maximum prompt length (step 3)' },
+  max_seq_len: { type: 'number', rule: { int: true, min: 2 }, default: 512, group: 'data', describe: 'maximum sequence length (longer rows are truncated)' },
+  max_prompt_seq_len: { type: 'number', rule: { int: true, min: 1 }, default: 256, group: 'data', describe: 'maximum prompt length (step 3)' },
   add_eot_token: { type: 'boolean', default: false, group: 'data', describe: 'add --eot_token to the tokenizer as a special token' },
   eot_token: { type: 'string', default: '<|endoftext|>', group: 'data', describe: 'the end-of-text token --add_eot_token adds' },
   pad_to: {
@@ -49,40 +52,40 @@ export const DSCHAT_FLAGS = {
   },
   // ---- model
   model_name_or_path: { type: 'string', group: 'model', describe: 'model folder, or a hub name found in the local Hugging Face cache' },
-  dropout: { type: 'number', group: 'model', describe: "set the model's dropout / attention_dropout / activation_dropout (default: keep the config's)" },
+  dropout: { type: 'number', rule: { min: 0, max: 1, maxExclusive: true }, group: 'model', describe: "set the model's dropout / attention_dropout / activation_dropout (default: keep the config's)" },
   gradient_checkpointing: { type: 'boolean', default: false, group: 'model', describe: 'recompute each decoder layer in the backward pass (less memory, more time)' },
   strict: {
     type: 'boolean', default: false, group: 'model',
     describe: "fail when the model's weights hold tensors its config.json does not use (default: warn, naming them, as transformers does)",
   },
   // ---- training
-  per_device_train_batch_size: { type: 'number', default: 16, group: 'training', describe: 'micro-batch size for training' },
-  per_device_eval_batch_size: { type: 'number', default: 16, group: 'training', describe: 'batch size for evaluation' },
-  learning_rate: { type: 'number', default: 1e-3, group: 'training', describe: 'peak learning rate (after warm-up)' },
-  weight_decay: { type: 'number', default: 0, group: 'training', describe: 'AdamW weight decay (biases and norm weights never decay)' },
-  num_train_epochs: { type: 'number', default: 1, group: 'training', describe: 'passes over the training data' },
-  gradient_accumulation_steps: { type: 'number', default: 1, group: 'training', describe: 'micro-batches per optimizer step' },
+  per_device_train_batch_size: { type: 'number', rule: { int: true, min: 1 }, default: 16, group: 'training', describe: 'micro-batch size for training' },
+  per_device_eval_batch_size: { type: 'number', rule: { int: true, min: 1 }, default: 16, group: 'training', describe: 'batch size for evaluation' },
+  learning_rate: { type: 'number', rule: { min: 0 }, default: 1e-3, group: 'training', describe: 'peak learning rate (after warm-up)' },
+  weight_decay: { type: 'number', rule: { min: 0 }, default: 0, group: 'training', describe: 'AdamW weight decay (biases and norm weights never decay)' },
+  num_train_epochs: { type: 'number', rule: { int: true, min: 1 }, default: 1, group: 'training', describe: 'passes over the training data' },
+  gradient_accumulation_steps: { type: 'number', rule: { int: true, min: 1 }, default: 1, group: 'training', describe: 'micro-batches per optimizer step' },
   lr_scheduler_type: { type: 'string', default: 'cosine', choices: SCHEDULE_NAMES, group: 'training', describe: 'learning-rate schedule over ceil(batches/accumulation) x epochs updates' },
-  num_warmup_steps: { type: 'number', default: 0, group: 'training', describe: 'linear warm-up steps of the schedule' },
-  seed: { type: 'number', default: 1234, group: 'training', describe: 'seed for the data split, data order, initialisation and dropout' },
+  num_warmup_steps: { type: 'number', rule: { int: true, min: 0 }, default: 0, group: 'training', describe: 'linear warm-up steps of the schedule' },
+  seed: { type: 'number', rule: { int: true, min: 0 }, default: 1234, group: 'training', describe: 'seed for the data split, data order, initialisation and dropout' },
   output_dir: { type: 'string', group: 'training', describe: 'where the model, checkpoints and metrics.jsonl go (one run at a time: a live run holds a lock there)' },
   overwrite_output_dir: {
     type: 'boolean', default: false, group: 'training',
     describe: "start a fresh run in an --output_dir that holds a previous run's checkpoints or model, deleting its checkpoints and metrics (transformers' flag)",
   },
-  max_grad_norm: { type: 'number', default: 1.0, group: 'training', describe: 'gradient clipping by global norm (DeepSpeed-Chat: 1.0; an rlhfkit flag)' },
+  max_grad_norm: { type: 'number', rule: { min: 0, minExclusive: true }, default: 1.0, group: 'training', describe: 'gradient clipping by global norm (DeepSpeed-Chat: 1.0; an rlhfkit flag)' },
   compute_fp32_loss: {
     type: 'boolean', default: false, group: 'training', describe: 'compute the loss in float32 (always the case in rlhfkit)',
     unsupported: (v) => (v === true ? '--compute_fp32_loss: always on in rlhfkit, which computes everything in float32.' : null),
   },
   // ---- LoRA
-  lora_dim: { type: 'number', default: 0, group: 'lora', describe: 'LoRA rank; > 0 adds LoRA to the linear layers matching --lora_module_name' },
+  lora_dim: { type: 'number', rule: { int: true, min: 0 }, default: 0, group: 'lora', describe: 'LoRA rank; > 0 adds LoRA to the linear layers matching --lora_module_name' },
   lora_module_name: { type: 'string', default: 'decoder.layers.', group: 'lora', describe: 'LoRA goes into linear layers whose name contains this' },
   only_optimize_lora: { type: 'boolean', default: false, group: 'lora', describe: 'train only the LoRA weights (the base weights are frozen)' },
-  lora_learning_rate: { type: 'number', default: 5e-4, group: 'lora', describe: 'learning rate of the LoRA parameter group' },
+  lora_learning_rate: { type: 'number', rule: { min: 0 }, default: 5e-4, group: 'lora', describe: 'learning rate of the LoRA parameter group' },
   // ---- checkpoints (rlhfkit additions: DeepSpeed-Chat has none)
-  save_steps: { type: 'number', default: 500, group: 'checkpoints', describe: 'save a resumable checkpoint every N optimizer steps (0: only at the end of each epoch)' },
-  save_total_limit: { type: 'number', default: 2, group: 'checkpoints', describe: 'keep only the newest N checkpoints' },
+  save_steps: { type: 'number', rule: { int: true, min: 0 }, default: 500, group: 'checkpoints', describe: 'save a resumable checkpoint every N optimizer steps (0: only at the end of each epoch)' },
+  save_total_limit: { type: 'number', rule: { int: true, min: 0 }, default: 2, group: 'checkpoints', describe: 'keep only the newest N checkpoints' },
   resume_from_checkpoint: { type: 'string', group: 'checkpoints', describe: "continue a run from a checkpoint folder, or 'latest' under --output_dir" },
   // ---- logging
   enable_tensorboard: { type: 'boolean', default: false, group: 'logging', describe: 'also write TensorBoard event files' },
@@ -90,10 +93,10 @@ export const DSCHAT_FLAGS = {
   print_loss: { type: 'boolean', default: false, group: 'logging', describe: 'print the loss of every micro-batch' },
   // ---- backend
   backend: { type: 'string', choices: BACKEND_CHOICES, group: 'backend', describe: 'compute backend (default: env RLHFKIT_BACKEND, else auto = node-gpu > node > wasm > cpu)' },
-  threads: { type: 'number', group: 'backend', describe: 'wasm compute threads (default: env RLHFKIT_THREADS, else 1)' },
+  threads: { type: 'number', rule: { int: true, min: 1 }, group: 'backend', describe: 'wasm compute threads (default: env RLHFKIT_THREADS, else 1)' },
   // ---- DeepSpeed engine flags: accepted so that DeepSpeed-Chat scripts run unchanged
   zero_stage: {
-    type: 'number', group: 'deepspeed', describe: 'ZeRO stage (no effect: one process holds everything)',
+    type: 'number', rule: { int: true, min: 0, max: 3 }, group: 'deepspeed', describe: 'ZeRO stage (no effect: one process holds everything)',
     unsupported: (v) => (typeof v === 'number' && v > 0 ? `--zero_stage ${v}: not used; ZeRO shards training state across GPUs, and rlhfkit trains in one process holding everything, which is what stage 0 does.` : null),
   },
   offload: {
@@ -105,7 +108,7 @@ export const DSCHAT_FLAGS = {
     unsupported: (v) => (v === 'fp16' || v === 'bf16' ? `--dtype ${v}: not used; rlhfkit trains in float32 (TensorFlow.js has no ${v} training), so runs need about twice the memory of a DeepSpeed ${v} run.` : null),
   },
   local_rank: {
-    type: 'number', group: 'deepspeed', describe: 'torch.distributed rank (no effect)',
+    type: 'number', rule: { int: true, min: -1 }, group: 'deepspeed', describe: 'torch.distributed rank (no effect)',
     unsupported: (v) => (typeof v === 'number' && v >= 0 ? `--local_rank ${v}: not used; an rlhfkit training run is one process (there is no torch.distributed launcher).` : null),
   },
   deepspeed: {
@@ -170,11 +173,15 @@ export function flagOption(name: DsChatFlagName, defaultValue?: unknown): Option
  */
 export function addDsChatFlags<T>(y: Argv<T>, names: readonly DsChatFlagName[], defaults: Record<string, unknown> = {}): Argv<T> {
   let out = y;
+  const rules: Record<string, FlagRule> = {};
   for (const name of names) {
     const d = defaults[name] !== undefined ? defaults[name] : defaults[snakeToCamel(name)];
     out = out.option(name, flagOption(name, d)) as Argv<T>;
+    const rule = (DSCHAT_FLAGS[name] as FlagSpec).rule;
+    if (rule) rules[name] = rule;
   }
-  return out;
+  // Ranges are checked as the command line is parsed, so a bad value fails before any data or model loads.
+  return Object.keys(rules).length ? (out.check(flagRules(rules)) as Argv<T>) : out;
 }
 
 /** The one-line notes for flags given values rlhfkit cannot honour (zero_stage, offload, fp16, ...). */
@@ -238,5 +245,6 @@ export const checkFlag = {
 };
 
 function formatValue(v: unknown): string {
-  return typeof v === 'number' && Number.isNaN(v) ? 'a value that is not a number' : JSON.stringify(v);
+  if (typeof v === 'number') return Number.isNaN(v) ? 'a value that is not a number' : String(v);
+  return JSON.stringify(v) ?? String(v);
 }

@@ -9,4 +9,6 @@ export * from './model-setup';
 export * from './model-options';
 export * from './tiny-model';
 export * from './cli-main';
+export * from './cli-checks';
+export * from './cli-introspect';
 export * from './training-config';

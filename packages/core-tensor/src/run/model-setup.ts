@@ -10,9 +10,11 @@ import { ConfigError, type ModelConfig, type RawConfig } from '../models/config'
 import { CheckpointSource, readModelConfigs } from '../models/load';
 import { transpose2d, type ParamKind, type WeightSource } from '../models/params';
 import { getArchitecture } from '../models/registry';
+import { reportUnusedKeys } from '../models/unused-keys';
 import { DSCHAT_LORA_NAMES } from '../train/param-groups';
 import { loadTokenizer } from '../tokenizer/load';
 import type { Tokenizer } from '../tokenizer/tokenizer';
+import { FlagError } from './flags';
 
 /** HF config attributes DeepSpeed-Chat's configure_dropout sets, per model type (those the HF config class has). */
 const DROPOUT_KEYS: Record<string, readonly string[]> = {
@@ -90,7 +92,10 @@ export interface TrainingModelOptions {
   seed?: number;
   bodyOnly?: boolean;
   trainable?: boolean;
+  /** Messages; also where the warning about unused checkpoint tensors goes (default for that warning: stderr). */
   log?: (line: string) => void;
+  /** `--strict`: unused checkpoint tensors are an error instead of a warning. */
+  strict?: boolean;
 }
 
 /**
@@ -124,7 +129,30 @@ export async function loadModelForTraining(dirOrName: string, opts: TrainingMode
   const model = arch.build(config, source, { rawConfig: raw, generationConfig, trainable: opts.trainable, bodyOnly: opts.bodyOnly, seed: opts.seed });
   model.unexpectedKeys = inner.unusedKeys();
   model.extraTensors = new Map(model.unexpectedKeys.map((k) => [k, sd.get(k)!]));
+  try {
+    reportUnusedKeys(model, model.unexpectedKeys, weights, configFile, { strict: opts.strict, warn: opts.log, bodyOnly: opts.bodyOnly });
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
   return model;
+}
+
+/**
+ * `--max_seq_len` against the model, before training starts: above what its learned position table holds (OPT,
+ * GPT-2) it is a FlagError saying the largest allowed value; rotary models (LLaMA) run longer rows, so there it is
+ * only a note when above max_position_embeddings.
+ */
+export function checkMaxSeqLen(maxSeqLen: number, model: CausalLM, where: string, log: (line: string) => void = () => undefined, flag = 'max_seq_len'): void {
+  const hard = model.maxSequenceLength();
+  const table = model.config.maxPositions;
+  if (maxSeqLen > hard) {
+    throw new FlagError(
+      `--${flag} ${maxSeqLen} is more than ${where} can take: ${model.hfClassName} has ${hard} positions (max_position_embeddings in its ` +
+        `config.json); use --${flag} ${hard} or less`,
+    );
+  }
+  if (maxSeqLen > table) log(`note: --${flag} ${maxSeqLen} is above ${where}'s max_position_embeddings (${table}); rotary positions go on, but the model never trained on such lengths`);
 }
 
 /**

@@ -15,6 +15,51 @@ export interface LoadTokenizerOptions {
   padToken?: string;
   /** Extra special tokens, e.g. ['<|endoftext|>'] for DeepSpeed-Chat's --add_eot_token. */
   addSpecialTokens?: string[];
+  /** Where warnings go (an added token whose id tokenizer.json and the vocabulary disagree on); default stderr. */
+  warn?: (line: string) => void;
+}
+
+/** The `added_tokens` array of tokenizer.json text, cut out and parsed alone (a whole tokenizer.json can be megabytes). */
+function addedTokensOf(text: string): { id: number; content: string }[] {
+  const key = text.indexOf('"added_tokens"');
+  const start = key < 0 ? -1 : text.indexOf('[', key);
+  if (start < 0) return [];
+  let depth = 0;
+  let inString = false;
+  for (let i = start; i < text.length; i++) {
+    const ch = text[i];
+    if (inString) {
+      if (ch === '\\') i++;
+      else if (ch === '"') inString = false;
+    } else if (ch === '"') inString = true;
+    else if (ch === '[') depth++;
+    else if (ch === ']' && --depth === 0) {
+      try {
+        const v = JSON.parse(text.slice(start, i + 1)) as unknown;
+        return Array.isArray(v) ? (v as { id: number; content: string }[]) : [];
+      } catch {
+        return [];
+      }
+    }
+  }
+  return [];
+}
+
+/**
+ * An added token whose id in tokenizer.json differs from the id the tokenizer gives it (its vocabulary has the
+ * token under another id, or the id is taken): the tokenizers library silently uses its own, so say so.
+ */
+function warnAddedTokenIds(native: NativeTokenizer, added: { id: number; content: string }[], where: string, warn: (line: string) => void): void {
+  for (const t of added) {
+    if (typeof t?.content !== 'string' || typeof t.id !== 'number') continue;
+    const got = native.tokenToId(t.content);
+    if (got !== null && got !== t.id) {
+      warn(
+        `rlhfkit: warning: ${where}: added token ${JSON.stringify(t.content)} has id ${t.id} in added_tokens, but the tokenizer encodes it ` +
+          `as ${got} (the id its vocabulary has, or the next free one); fix the id in tokenizer.json to the one the model was trained with`,
+      );
+    }
+  }
 }
 
 function nativeFromJson(text: string, where: string): NativeTokenizer {
@@ -43,10 +88,17 @@ function applyOptions(tok: Tokenizer, opts: LoadTokenizerOptions): Tokenizer {
  * add_bos_token / add_eos_token and the tokenizer.json post-processor disagrees, the flags win (as in
  * transformers' LlamaTokenizerFast).
  */
-export async function tokenizerFromJson(json: string | TokenizerJson, settings: Partial<TokenizerSettings> = {}, where = '<tokenizer.json>'): Promise<Tokenizer> {
+export async function tokenizerFromJson(
+  json: string | TokenizerJson,
+  settings: Partial<TokenizerSettings> = {},
+  where = '<tokenizer.json>',
+  opts: Pick<LoadTokenizerOptions, 'warn'> = {},
+): Promise<Tokenizer> {
   const text = typeof json === 'string' ? json : JSON.stringify(json);
   const s = defaultSettings(settings);
   const native = nativeFromJson(text, where);
+  const added = typeof json === 'string' ? addedTokensOf(text) : json.added_tokens;
+  warnAddedTokenIds(native, added ?? [], where, opts.warn ?? ((l) => process.stderr.write(`${l}\n`)));
   let template: { bos: boolean; eos: boolean } | undefined;
   if (s.addBosToken !== undefined || s.addEosToken !== undefined) {
     const tok = new Tokenizer(native, s, 'tokenizer.json');
@@ -105,7 +157,7 @@ export async function loadTokenizer(dirOrName: string, opts: LoadTokenizerOption
   const settings = readTokenizerSettings(dir);
   const tjson = path.join(dir, 'tokenizer.json');
   if (fs.existsSync(tjson)) {
-    return applyOptions(await tokenizerFromJson(fs.readFileSync(tjson, 'utf8'), settings, tjson), opts);
+    return applyOptions(await tokenizerFromJson(fs.readFileSync(tjson, 'utf8'), settings, tjson, opts), opts);
   }
   const vocab = path.join(dir, 'vocab.json');
   const merges = path.join(dir, 'merges.txt');
