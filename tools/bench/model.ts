@@ -11,7 +11,8 @@ import type { CausalLM } from '../../packages/core-tensor/src/models/causal-lm';
 import { AdamW } from '../../packages/core-tensor/src/train/adamw';
 import { getOptimizerGroupedParameters } from '../../packages/core-tensor/src/train/param-groups';
 import { Rng } from '../../packages/core-tensor/src/rng';
-import { argValue, buildStandardModel, median, round1 } from './common';
+import { argValue, buildStandardModel, median, round1, round3 } from './common';
+import { flopShapeOf, measureGemmPeak, modelFlops, nativeMatmulMs, profileSteps, type StepProfile } from './profile';
 
 export interface BenchShape {
   trainBatch: number;
@@ -114,19 +115,54 @@ export async function benchGeneration(model: CausalLM, shape: BenchShape, reps: 
   return { runMs, cpuMs, newTokens: shape.genBatch * shape.newTokens, leaked: tf.memory().numTensors - before };
 }
 
-/** Per-kernel time over one call of fn (tf.profile), largest first. */
-export async function kernelProfile(fn: () => void | Promise<void>): Promise<{ name: string; ms: number; calls: number }[]> {
-  const info = await tf.profile(async () => {
-    await fn();
-  });
-  const agg = new Map<string, { ms: number; calls: number }>();
-  for (const k of info.kernels) {
-    const e = agg.get(k.name) ?? { ms: 0, calls: 0 };
-    e.ms += typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
-    e.calls += 1;
-    agg.set(k.name, e);
+/**
+ * One decode step as generate() runs it (greedy: forwardStep, then argmax ids read back), profiled over `steps` steps
+ * in the middle of a generation of the standard shape.
+ */
+async function profileDecode(model: CausalLM, shape: BenchShape, steps = 16): Promise<StepProfile> {
+  const b = shape.genBatch;
+  const prompt = randomIds(new Rng(9), b, shape.promptLen, model.config.vocabSize);
+  const cache = model.createCache();
+  cache.reserve(shape.promptLen + shape.newTokens);
+  const headT = model.headWeightT();
+  let pos = shape.promptLen;
+  const step = async (ids: tf.Tensor2D, positions: tf.Tensor2D): Promise<number[]> => {
+    const logits = model.forwardStep(ids, positions, null, cache, headT);
+    const am = tf.argMax(logits, 1);
+    logits.dispose();
+    const out = Array.from(await am.data());
+    am.dispose();
+    return out;
+  };
+  try {
+    const ids0 = tf.tensor2d(prompt, undefined, 'int32');
+    const pos0 = tf.tensor2d(prompt.map((r) => r.map((_, i) => i)), undefined, 'int32');
+    let next = await step(ids0, pos0);
+    tf.dispose([ids0, pos0]);
+    const one = async (): Promise<void> => {
+      const ids = tf.tensor2d(next, [b, 1], 'int32');
+      const positions = tf.tensor2d(new Array<number>(b).fill(pos++), [b, 1], 'int32');
+      next = await step(ids, positions);
+      tf.dispose([ids, positions]);
+    };
+    for (let i = 0; i < shape.newTokens / 2 - steps / 2; i++) await one();
+    return await profileSteps(one, steps);
+  } finally {
+    cache.dispose();
+    headT?.dispose();
   }
-  return [...agg].map(([name, e]) => ({ name, ms: Math.round(e.ms * 10) / 10, calls: e.calls })).sort((a, b) => b.ms - a.ms);
+}
+
+/** Achieved GFLOP/s of the benchmark's median step (wall and per CPU-second) next to the native GEMM's peak: MFU. */
+function efficiency(flops: number, stepMs: number, cpuMs: number, p: StepProfile): Record<string, unknown> {
+  const peak = measureGemmPeak();
+  const achieved = flops / stepMs / 1e6;
+  return {
+    model_gflop: round3(flops / 1e9), step_ms: round1(stepMs), achieved_gflops: round1(achieved),
+    achieved_gflops_per_cpu: round1(flops / cpuMs / 1e6), gemm_peak_gflops: peak?.gflops ?? null, gemm_peak: peak?.by_shape ?? null,
+    mfu: peak != null ? round3(achieved / peak.gflops) : null, gemm_peak_gflops_per_cpu: peak?.gflopsPerCpu ?? null,
+    mfu_per_cpu: peak != null ? round3(flops / cpuMs / 1e6 / peak.gflopsPerCpu) : null, profiled_matmul_share: p.matmul_share,
+  };
 }
 
 function emit(o: Record<string, unknown>): void {
@@ -165,9 +201,9 @@ async function main(): Promise<void> {
         const t = makeTrainStep(model);
         const ids = tf.tensor2d(randomIds(new Rng(5), shape.trainBatch, shape.trainSeq, model.config.vocabSize), undefined, 'int32');
         t.step(ids);
-        const t0 = performance.now();
-        const k = await kernelProfile(() => void t.step(ids));
-        emit({ name: `profile train ${tag}`, wall_ms: round1(performance.now() - t0), kernels: k.slice(0, 25) });
+        const p = await profileSteps(() => void t.step(ids), 2);
+        const flops = modelFlops(flopShapeOf(model), shape.trainBatch * shape.trainSeq, shape.trainSeq, true);
+        emit({ name: `profile train ${tag}`, ...p, ...efficiency(flops, ms, median(f.cpuMs), p), native_matmul_ms: round1(nativeMatmulMs(p)) });
         t.dispose();
         ids.dispose();
         model.eval();
@@ -182,13 +218,10 @@ async function main(): Promise<void> {
         leaked_tensors: g.leaked, backend: info.name, threads, wasm_threads: info.threads, matmul,
       });
       if (profile) {
-        const rng = new Rng(9);
-        const prompt = randomIds(rng, shape.genBatch, shape.promptLen, model.config.vocabSize);
-        const t0 = performance.now();
-        const k = await kernelProfile(async () => {
-          await model.generate(prompt, { maxNewTokens: shape.newTokens, eosTokenId: null, padTokenId: 1 });
-        });
-        emit({ name: `profile generate ${tag}`, wall_ms: round1(performance.now() - t0), kernels: k.slice(0, 25) });
+        const p = await profileDecode(model, shape);
+        const flops = modelFlops(flopShapeOf(model), shape.genBatch, shape.promptLen + shape.newTokens / 2, false);
+        const stepMs = ms / shape.newTokens;
+        emit({ name: `profile decode step ${tag}`, batch: shape.genBatch, ...p, ...efficiency(flops, stepMs, median(g.cpuMs) / shape.newTokens, p) });
       }
     }
   } finally {

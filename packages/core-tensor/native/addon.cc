@@ -1,6 +1,5 @@
-// rlhfkit native sgemm: the Node-API surface (gemm on a Float32Array heap, kernel and thread settings).
-#define NAPI_VERSION 8
-#include <node_api.h>
+// rlhfkit native sgemm: the Node-API surface (gemm on a Float32Array heap, kernel and thread settings, counters).
+#include "napi-util.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -35,28 +34,6 @@ State& state() {
   }();
   return *s;
 }
-
-napi_value throw_error(napi_env env, const std::string& msg) {
-  napi_throw_error(env, "ERR_RLHFKIT_NATIVE", ("rlhfkit native gemm: " + msg).c_str());
-  return nullptr;
-}
-
-#define CHECK_NAPI(call)                                           \
-  do {                                                             \
-    if ((call) != napi_ok) return throw_error(env, #call " failed"); \
-  } while (0)
-
-bool get_i64(napi_env env, napi_value v, int64_t* out) {
-  double d;
-  if (napi_get_value_double(env, v, &d) != napi_ok) return false;
-  if (!(d >= -9007199254740992.0 && d <= 9007199254740992.0) || d != static_cast<double>(static_cast<int64_t>(d))) {
-    return false;
-  }
-  *out = static_cast<int64_t>(d);
-  return true;
-}
-
-bool get_bool(napi_env env, napi_value v, bool* out) { return napi_get_value_bool(env, v, out) == napi_ok; }
 
 /** An optional Int32Array of per-batch operand indices (`present` false for null/undefined: 0, 1, 2, ...). */
 bool get_index(napi_env env, napi_value v, bool* present, const int32_t** data, size_t* len) {
@@ -145,7 +122,9 @@ napi_value Gemm(napi_env env, napi_callback_info info) {
     g.k = k;
   }
   State& st = state();
-  if (!gemm_batch(*st.active, problems.data(), batch, st.threads)) {
+  std::lock_guard<std::mutex> lock(native_mutex());
+  stats::Scope scope("gemm", 2.0 * static_cast<double>(batch) * m * n * k);
+  if (!gemm_batch_locked(*st.active, problems.data(), batch, st.threads)) {
     return throw_error(env, "out of memory for packing buffers");
   }
   return nullptr;
@@ -228,18 +207,56 @@ napi_value Info(napi_env env, napi_callback_info) {
   return out;
 }
 
+/** stats(): [{ name, calls, ms, gflop }] of every native operation since the last resetStats(). */
+napi_value Stats(napi_env env, napi_callback_info) {
+  stats::Entry entries[64];
+  int n;
+  {
+    std::lock_guard<std::mutex> lock(native_mutex());
+    n = std::min(stats::snapshot(entries, 64), 64);
+  }
+  napi_value list, e, v;
+  CHECK_NAPI(napi_create_array_with_length(env, n, &list));
+  for (int i = 0; i < n; ++i) {
+    CHECK_NAPI(napi_create_object(env, &e));
+    CHECK_NAPI(napi_create_string_utf8(env, entries[i].name, NAPI_AUTO_LENGTH, &v));
+    CHECK_NAPI(napi_set_named_property(env, e, "name", v));
+    CHECK_NAPI(napi_create_double(env, static_cast<double>(entries[i].calls), &v));
+    CHECK_NAPI(napi_set_named_property(env, e, "calls", v));
+    CHECK_NAPI(napi_create_double(env, static_cast<double>(entries[i].ns) / 1e6, &v));
+    CHECK_NAPI(napi_set_named_property(env, e, "ms", v));
+    CHECK_NAPI(napi_create_double(env, entries[i].flops / 1e9, &v));
+    CHECK_NAPI(napi_set_named_property(env, e, "gflop", v));
+    CHECK_NAPI(napi_set_element(env, list, i, e));
+  }
+  return list;
+}
+
+napi_value ResetStats(napi_env env, napi_callback_info) {
+  std::lock_guard<std::mutex> lock(native_mutex());
+  stats::reset();
+  return nullptr;
+}
+
 napi_value Init(napi_env env, napi_value exports) {
   const napi_property_descriptor props[] = {
       {"gemm", nullptr, Gemm, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setKernel", nullptr, SetKernel, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"stats", nullptr, Stats, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"resetStats", nullptr, ResetStats, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return nullptr;
+  if (!register_ops(env, exports)) return nullptr;
   return exports;
 }
 
 }  // namespace
+
+const KernelSet& active_kernels() { return *state().active; }
+int active_threads() { return state().threads; }
+
 }  // namespace rlhfkit
 
 NAPI_MODULE_INIT() { return rlhfkit::Init(env, exports); }

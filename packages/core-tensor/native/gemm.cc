@@ -65,7 +65,6 @@ bool ensure(float*& p, size_t& cap, size_t want) {
 
 constexpr int kMaxThreads = 64;
 Scratch g_scratch[kMaxThreads];
-std::mutex g_gemm_mutex;  // one gemm at a time per process: the scratch and the pool are shared
 
 /** One full mr-row panel of a row-major A (columns contiguous): mr rows read side by side, one column per step. */
 template <int MR>
@@ -284,8 +283,17 @@ void run_part(int tid, void* ctx) {
 
 }  // namespace
 
+std::mutex& native_mutex() {
+  static std::mutex* m = new std::mutex();
+  return *m;
+}
+
 bool gemm_batch(const KernelSet& ks, const GemmProblem* problems, long count, int threads) {
-  std::lock_guard<std::mutex> lock(g_gemm_mutex);
+  std::lock_guard<std::mutex> lock(native_mutex());
+  return gemm_batch_locked(ks, problems, count, threads);
+}
+
+bool gemm_batch_locked(const KernelSet& ks, const GemmProblem* problems, long count, int threads) {
   if (count <= 0) return true;
   double flops = 0;
   for (long i = 0; i < count; ++i) flops += 2.0 * problems[i].m * problems[i].n * problems[i].k;

@@ -2,6 +2,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
 
 namespace rlhfkit {
 
@@ -50,6 +51,38 @@ struct GemmProblem {
  * Returns false, with nothing computed, when its packing buffers could not be allocated.
  */
 bool gemm_batch(const KernelSet& ks, const GemmProblem* problems, long count, int threads);
+
+/** gemm_batch without taking the process-wide lock: for callers that already hold native_mutex(). */
+bool gemm_batch_locked(const KernelSet& ks, const GemmProblem* problems, long count, int threads);
+
+/** One native call at a time per process: the packing scratch and the pool are shared. */
+std::mutex& native_mutex();
+
+/** The kernel set and thread count the addon runs with now (set by setKernel / setThreads). */
+const KernelSet& active_kernels();
+int active_threads();
+
+// Per-operation counters, read by `stats()` (the benchmark's profile): calls, nanoseconds, floating-point ops.
+namespace stats {
+void record(const char* name, uint64_t ns, double flops);
+uint64_t now_ns();
+/** Records from construction to destruction under `name`. */
+struct Scope {
+  const char* name;
+  double flops;
+  uint64_t t0;
+  Scope(const char* n, double f) : name(n), flops(f), t0(now_ns()) {}
+  ~Scope() { record(name, now_ns() - t0, flops); }
+};
+struct Entry {
+  const char* name;
+  uint64_t calls, ns;
+  double flops;
+};
+/** Copies up to cap entries into out; returns how many there are. */
+int snapshot(Entry* out, int cap);
+void reset();
+}  // namespace stats
 
 // The worker pool: threads beyond the caller's, created on demand, parked on a condition variable.
 namespace pool {

@@ -24,6 +24,15 @@ export interface NativeGemmInfo {
   kernels: NativeKernelInfo[];
 }
 
+/** One native operation's counters since the last resetStats() (the benchmark's profile reads them). */
+export interface NativeOpStat {
+  name: string;
+  calls: number;
+  ms: number;
+  /** Floating-point operations performed, in 1e9. */
+  gflop: number;
+}
+
 /** What native/addon.cc exports. Offsets and strides count floats in `heap`. */
 export interface NativeGemmAddon {
   gemm(
@@ -34,6 +43,8 @@ export interface NativeGemmAddon {
   setThreads(n: number): number;
   setKernel(name: string): string;
   info(): NativeGemmInfo;
+  stats(): NativeOpStat[];
+  resetStats(): void;
 }
 
 export interface NativeBuildOptions {
