@@ -19,7 +19,7 @@ const train: CommandModule<object, Record<string, unknown>> = {
       .option('data_path', { type: 'string', array: true })
       .option('backend', { type: 'string', choices: ['cpu', 'wasm'] })
       .check(flagRules({ top_p: { min: 0, minExclusive: true, max: 1 }, local_rank: { int: true, min: -1 } })) as Argv<Record<string, unknown>>,
-  handler: () => void ran.push('train'),
+  handler: (a) => void ran.push(`train lr=${String(a.learning_rate)} data=${JSON.stringify(a.data_path ?? null)}`),
 };
 const boom: CommandModule<object, object> = {
   command: 'boom',
@@ -73,10 +73,12 @@ describe('runCli checks', () => {
     });
   }
 
-  test('good command lines run; --local_rank -1 (DeepSpeed\'s default) is a valid negative; a flag given twice keeps the last value', async () => {
+  test('good command lines run; --local_rank -1 (DeepSpeed\'s default) is a valid negative; a value flag given twice keeps its last value', async () => {
     ran.length = 0;
-    expect((await cli(['train', '--local_rank', '-1', '--learning_rate', '1e-3', '--learning_rate', '2e-3', '--top_p', '0.9'])).code).toBe(0);
-    expect(ran).toEqual(['train']);
+    const argv = ['train', '--local_rank', '-1', '--learning_rate', '1e-3', '--learning_rate', '2e-3', '--top_p', '0.9', '--data_path', 'a', '--data_path', 'b'];
+    expect((await cli(argv)).code).toBe(0);
+    // a list flag given twice gathers both
+    expect(ran).toEqual(['train lr=0.002 data=["a","b"]']);
   });
 
   test('the handler hook runs after every check (a range check registered by the builder still refuses)', async () => {
@@ -86,7 +88,7 @@ describe('runCli checks', () => {
     expect(hooked).toBe(0);
     ran.length = 0;
     expect((await cli(['step', 'train', '--top_p', '0.5'], hook)).code).toBe(0);
-    expect([hooked, ran]).toEqual([1, ['train']]);
+    expect([hooked, ran]).toEqual([1, ['train lr=undefined data=null']]);
   });
 
   test('suggestions: small edits, or all the words of the typo in one name', () => {

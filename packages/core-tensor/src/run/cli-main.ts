@@ -4,7 +4,7 @@ import { hideBin } from 'yargs/helpers';
 import { checkFlagTokens, explainUsage } from './cli-checks';
 import { UsageError } from './cli-errors';
 import { withHandlerHook } from './cli-hook';
-import { describeCommands, findCommand, flagsOf, optionsView, type CommandInfo } from './cli-introspect';
+import { describeCommands, findCommand, flagsOf, optionsView, type CommandInfo, type FlagInfo } from './cli-introspect';
 
 export { UsageError } from './cli-errors';
 
@@ -16,6 +16,21 @@ function treeOf(commands: CommandModule<any, any>[]): CommandInfo[] {
   let t = trees.get(commands);
   if (!t) trees.set(commands, (t = describeCommands(commands)));
   return t;
+}
+
+/**
+ * argparse semantics (DeepSpeed-Chat's): a single-value flag given twice keeps its last value (yargs would make it a
+ * list); list flags (`--prompt a --prompt b`) still gather every value.
+ */
+function keepLastValues(args: Record<string, unknown>, flags: readonly FlagInfo[]): void {
+  for (const f of flags) {
+    if (f.array || !Array.isArray(args[f.name])) continue;
+    const list = args[f.name] as unknown[];
+    const last = list[list.length - 1];
+    for (const k of [f.name, ...f.aliases]) {
+      for (const key of [k, k.replace(/[-_]([a-z0-9])/g, (_, c: string) => c.toUpperCase())]) if (key in args) args[key] = last;
+    }
+  }
 }
 
 export interface RunCliOptions {
@@ -56,10 +71,12 @@ export async function runCli(
       .strict()
       .strictCommands()
       .recommendCommands()
-      // argparse semantics (DeepSpeed-Chat's): a flag given twice keeps its last value.
-      .parserConfiguration({ 'duplicate-arguments-array': false })
       // Before yargs validates: yargs passes the current command's Argv as a second argument its types leave out.
-      .middleware(((_args: unknown, cur: Argv) => checkFlagTokens(argv, flagsOf(optionsView(cur)))) as unknown as MiddlewareFunction, true)
+      .middleware(((args: Record<string, unknown>, cur: Argv) => {
+        const flags = flagsOf(optionsView(cur));
+        checkFlagTokens(argv, flags);
+        keepLastValues(args, flags);
+      }) as unknown as MiddlewareFunction, true)
       .fail((msg, err) => {
         throw err ?? new UsageError(explainUsage(msg, argv, treeOf(commands), scriptName));
       })

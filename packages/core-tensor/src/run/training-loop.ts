@@ -74,7 +74,9 @@ export class TrainingLoop<B> {
     if (given && given.dir !== path.resolve(o.outputDir)) {
       throw new Error(`TrainingLoop: outputDirClaim holds ${given.dir} but outputDir is ${path.resolve(o.outputDir)}`);
     }
-    const claim = given ?? claimOutputDir(o.outputDir, { resume: o.resumeFromCheckpoint, overwrite: o.overwriteOutputDir, log: this.log });
+    // --overwrite_output_dir from the option, else from the step's resolved config (every TrainingConfig has it).
+    const overwrite = o.overwriteOutputDir ?? (o.config as { overwriteOutputDir?: boolean }).overwriteOutputDir;
+    const claim = given ?? claimOutputDir(o.outputDir, { resume: o.resumeFromCheckpoint, overwrite, log: this.log });
     try {
       return await this.runClaimed(claim);
     } finally {

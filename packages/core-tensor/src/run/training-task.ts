@@ -58,7 +58,10 @@ export interface TrainingLoopOptions {
    * Without one, run() claims outputDir itself and releases it when it returns.
    */
   outputDirClaim?: OutputDirClaim;
-  /** `--overwrite_output_dir`, for the claim run() makes itself: a previous run's checkpoints and metrics are deleted. */
+  /**
+   * `--overwrite_output_dir`, for the claim run() makes itself: a previous run's checkpoints and metrics are deleted.
+   * Unset: `config.overwriteOutputDir`, so a step whose config extends TrainingConfig needs to pass nothing.
+   */
   overwriteOutputDir?: boolean;
   /** Names the step in the saved config and progress line, e.g. 'sft'. */
   stepName: string;
