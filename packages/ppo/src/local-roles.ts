@@ -103,7 +103,8 @@ function logProbsOf(model: CausalLM, inputIds: IntMatrix, attentionMask: IntMatr
 export interface LocalActorOptions {
   model: CausalLM;
   optimizer: RoleOptimizer;
-  tokenizer: Tokenizer;
+  /** Saved beside the model files (optional: without it the folders hold no tokenizer files). */
+  tokenizer?: Tokenizer | null;
   /** DeepSpeed-Chat's actor_ema (same architecture and LoRA layers), or null. */
   ema: CausalLM | null;
   meter: HeapMeter;
@@ -115,14 +116,14 @@ export class LocalActor implements ActorRole {
   readonly model: CausalLM;
   readonly optimizer: RoleOptimizer;
   readonly ema: CausalLM | null;
-  private readonly tokenizer: Tokenizer;
+  private readonly tokenizer: Tokenizer | null;
   private readonly meter: HeapMeter;
 
   constructor(o: LocalActorOptions) {
     this.model = o.model;
     this.optimizer = o.optimizer;
     this.ema = o.ema;
-    this.tokenizer = o.tokenizer;
+    this.tokenizer = o.tokenizer ?? null;
     this.meter = o.meter;
     this.ema?.setTrainable(false);
     this.ema?.eval();
@@ -146,6 +147,8 @@ export class LocalActor implements ActorRole {
           topP: s.topP,
           repetitionPenalty: s.repetitionPenalty,
           seed: s.seed,
+          eosTokenId: s.eosTokenId,
+          minNewTokens: s.minNewTokens,
         },
       ),
     );
@@ -231,16 +234,17 @@ export class LocalActor implements ActorRole {
   }
 }
 
-async function saveFinal(model: CausalLM, tokenizer: Tokenizer, dir: string): Promise<void> {
-  if (hasLora(model)) await saveFused(model, dir, { tokenizer });
-  else await model.save(dir, { tokenizer });
+async function saveFinal(model: CausalLM, tokenizer: Tokenizer | null, dir: string): Promise<void> {
+  const opts = tokenizer ? { tokenizer } : {};
+  if (hasLora(model)) await saveFused(model, dir, opts);
+  else await model.save(dir, opts);
 }
 
 /** The critic in this heap: a RewardModel whose per-token values are trained with the clipped value loss. */
 export class LocalCritic implements CriticRole {
   readonly name = 'critic';
 
-  constructor(readonly model: RewardModel, readonly optimizer: RoleOptimizer, private readonly tokenizer: Tokenizer, private readonly meter: HeapMeter) {}
+  constructor(readonly model: RewardModel, readonly optimizer: RoleOptimizer, private readonly tokenizer: Tokenizer | null, private readonly meter: HeapMeter) {}
 
   async setTraining(training: boolean): Promise<void> {
     this.model.train(training);
@@ -274,11 +278,11 @@ export class LocalCritic implements CriticRole {
   }
 
   async saveModel(dir: string): Promise<void> {
-    await this.model.save(dir, { tokenizer: this.tokenizer });
+    await this.model.save(dir, this.tokenizer ? { tokenizer: this.tokenizer } : {});
   }
 
   async saveState(dir: string): Promise<void> {
-    await this.model.save(`${dir}/model`, { tokenizer: this.tokenizer });
+    await this.model.save(`${dir}/model`, this.tokenizer ? { tokenizer: this.tokenizer } : {});
     saveLoraResume(this.model.body, `${dir}/model`);
     this.optimizer.save(`${dir}/optimizer`);
     writeRng(dir, this.model.body.rng);

@@ -53,10 +53,11 @@ export interface RlhfStepResult {
   targets: RlhfTargets;
 }
 
-/** Seconds spent in each phase by the last generateExperience call. */
+/** Seconds spent in each phase: generate and score by the last generateExperience call, train by the last trainRlhf. */
 export interface ExperienceTimes {
   generate: number;
   score: number;
+  train: number;
 }
 
 /** The last batch whose answers were usable, reused when every answer of a batch is too short (DeepSpeed-Chat). */
@@ -108,7 +109,7 @@ export class PpoTrainer {
   readonly kl: KlController;
   readonly estimator: AdvantageEstimator;
   lastGenerated: LastGenerated | null = null;
-  times: ExperienceTimes = { generate: 0, score: 0 };
+  times: ExperienceTimes = { generate: 0, score: 0, train: 0 };
   readonly settings: Readonly<PpoTrainerSettings>;
   private readonly s: PpoTrainerSettings;
   private readonly log: (line: string) => void;
@@ -273,7 +274,7 @@ export class PpoTrainer {
       reward.score(seq, mask, gen.prompts.shape[1]),
       critic ? critic.values(seq, mask) : Promise.resolve(null),
     ]);
-    this.times = { generate: (t1 - t0) / 1000, score: (performance.now() - t1) / 1000 };
+    this.times = { ...this.times, generate: (t1 - t0) / 1000, score: (performance.now() - t1) / 1000 };
     const rewards = this.shapeRewards(scores, gen);
     return {
       prompts: gen.prompts,
@@ -321,6 +322,7 @@ export class PpoTrainer {
    * critic-free estimator), then one actor update with the clipped surrogate and one critic update with the clipped value loss.
    */
   async trainRlhf(exp: Experience): Promise<RlhfStepResult> {
+    const t0 = performance.now();
     const h = { ...this.hyper, klCtl: this.kl.value };
     const targets = buildTargets(exp, { ...h, estimator: this.estimator, klInLoss: this.s.klInLoss, whitenAdvantages: this.s.whitenAdvantages });
     const batch = { inputIds: exp.inputIds, attentionMask: exp.attentionMask, start: targets.start };
@@ -332,6 +334,7 @@ export class PpoTrainer {
     if (this.roles.critic && targets.oldValues && targets.returns) {
       critic = await this.roles.critic.trainValue({ ...batch, oldValues: targets.oldValues, returns: targets.returns, actionMask: targets.actionMask }, h.cliprangeValue);
     }
+    this.times = { ...this.times, train: (performance.now() - t0) / 1000 };
     return { actorLoss: actor.loss, criticLoss: critic?.loss ?? null, actor, critic, targets };
   }
 

@@ -19,6 +19,10 @@ export interface RolloutSettings {
   repetitionPenalty?: number;
   /** Sampling seed of this call (reproducible, and transportable to another process). */
   seed?: number;
+  /** EOS ids that end an answer; undefined keeps the actor's own, null/[] never stops early (fixed-length rollouts). */
+  eosTokenId?: number | number[] | null;
+  /** EOS is forbidden until this many new tokens exist. */
+  minNewTokens?: number;
 }
 
 /** One micro-batch of a policy update: the sequences and the fixed targets from `start` on (W = L - 1 - start). */

@@ -7,7 +7,7 @@ import { buildPairs, CHOSEN_MIN_SCORE, isTestSentence, REJECTED_MAX_SCORE, type 
 import { loadSourceSentences } from './sentences';
 
 /** Bump when the recipe changes, so old copies are rebuilt. */
-export const DEMO_VERSION = 2;
+export const DEMO_VERSION = 3;
 /** File in the demo folder holding held-out test prompts (rm-static form) for prompt evaluation. */
 export const DEMO_PROMPTS = 'sample_prompts.json';
 const DEMO_PROMPT_COUNT = 6;

@@ -4,15 +4,16 @@ import { words } from './afinn';
 /** What a demo prompt asks for, read back from its template; null for prompts that are not demo templates. */
 export type DemoInstruction = { kind: 'topic'; word: string } | { kind: 'opening'; opening: string };
 
-const TOPIC = /the word "([^"]+)"/;
-const OPENING = /(?:begins|sentence:|starts with) "([^"]+?)(?: \.\.\.)?"/;
+// Version 3 templates name the word or opening without quotes; version 2 quoted them.
+const TOPIC = /the word (?:"([^"]+)"|([A-Za-z]+)\b)/;
+const OPENING = /(?:begins with|begins|sentence:|starts with) (?:"([^"]+?)(?: \.\.\.)?"|(.+?)(?: \.\.\.|\.)(?=\s*(?:\n|$)))/;
 
 /** Parses a demo prompt (rm-static form or the bare request). */
 export function demoInstruction(prompt: string): DemoInstruction | null {
   const t = TOPIC.exec(prompt);
-  if (t) return { kind: 'topic', word: t[1].toLowerCase() };
+  if (t) return { kind: 'topic', word: (t[1] ?? t[2]).toLowerCase() };
   const o = OPENING.exec(prompt);
-  if (o) return { kind: 'opening', opening: o[1] };
+  if (o) return { kind: 'opening', opening: o[1] ?? o[2] };
   return null;
 }
 

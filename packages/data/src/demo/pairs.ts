@@ -65,16 +65,18 @@ function usable(map: Keyed): [string, { pos: Scored[]; neg: Scored[] }][] {
   return [...map.entries()].filter(([, b]) => b.pos.length > 0 && b.neg.length > 0).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
+// No quotes around the word or the opening: GPT-2's BPE gives `"whale` and ` whale` different tokens, so a quoted word
+// would have to be translated, not copied, into the answer; unquoted, the prompt holds the very tokens the answer uses.
 const TOPIC_TEMPLATES = [
-  (w: string) => `Write a sentence that uses the word "${w}".`,
-  (w: string) => `Give me one sentence containing the word "${w}".`,
-  (w: string) => `Use the word "${w}" in a sentence.`,
-  (w: string) => `Say something with the word "${w}" in it.`,
+  (w: string) => `Write a sentence that uses the word ${w}.`,
+  (w: string) => `Give me one sentence containing the word ${w}.`,
+  (w: string) => `Use the word ${w} in a sentence.`,
+  (w: string) => `Say something with the word ${w} in it.`,
 ];
 const OPENING_TEMPLATES = [
-  (o: string) => `Continue the sentence that begins "${o}".`,
-  (o: string) => `Finish this sentence: "${o} ..."`,
-  (o: string) => `Complete the line that starts with "${o}".`,
+  (o: string) => `Continue the sentence that begins with ${o}.`,
+  (o: string) => `Finish this sentence: ${o} ...`,
+  (o: string) => `Complete the line that starts with ${o}.`,
 ];
 
 /**
