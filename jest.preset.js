@@ -5,6 +5,10 @@ const packages = ['core-tensor', 'data', 'sft', 'reward', 'dpo', 'ppo', 'chat', 
 const moduleNameMapper = {};
 for (const p of packages) moduleNameMapper[`^@rlhfkit/${p}$`] = path.join(root, 'packages', p, 'src', 'index.ts');
 
+// Commands default to every CPU (core-tensor's initBackend); tests, and the commands they spawn, keep to one thread
+// unless a spec asks for more, so parallel jest workers do not oversubscribe the cores.
+if (process.env.RLHFKIT_THREADS == null || process.env.RLHFKIT_THREADS === '') process.env.RLHFKIT_THREADS = '1';
+
 module.exports = {
   testEnvironment: 'node',
   transform: {

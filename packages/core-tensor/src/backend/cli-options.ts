@@ -16,6 +16,6 @@ export const backendCliOptions: Record<keyof BackendCliArgs, Options> = {
   },
   threads: {
     type: 'number',
-    describe: 'compute threads for wasm and the native matmul (default: env RLHFKIT_THREADS, else 1); more than 1 helps only on idle cores; training commands give them to the native matmul and run other kernels on 1',
+    describe: 'compute threads for wasm and the native kernels (default: env RLHFKIT_THREADS, else every CPU this process may use, capped by its cgroup quota); training commands give them to the native kernels and run the other wasm kernels on 1',
   },
 };

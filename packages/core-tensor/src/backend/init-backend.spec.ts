@@ -39,13 +39,20 @@ describe('resolving --backend / RLHFKIT_BACKEND and --threads / RLHFKIT_THREADS'
     expect(() => resolveChoice({})).toThrow("unknown backend 'gpu' (from RLHFKIT_BACKEND); use one of auto, node-gpu, node, wasm, cpu");
   });
 
-  test('threads default to 1, are capped at the worker pool, and must be whole numbers', () => {
+  test('threads default to the CPUs the process may use, are capped at the worker pool, and must be whole numbers', () => {
+    const defaulted: string[] = [];
+    delete process.env.RLHFKIT_THREADS;
+    expect(resolveThreads({}, defaulted, () => 2)).toBe(2);
+    expect(defaulted).toEqual(['threads: 2, the CPUs this process may use (--threads or RLHFKIT_THREADS to change)']);
+    expect(resolveThreads({}, [], () => 1)).toBe(1);
+    expect(resolveThreads({}, [], () => 96)).toBe(8);
     const notes: string[] = [];
-    expect(resolveThreads({}, notes)).toBe(1);
+    expect(resolveThreads({ threads: 1 }, notes, () => 2)).toBe(1);
     process.env.RLHFKIT_THREADS = '3';
     expect(resolveThreads({}, notes)).toBe(3);
     expect(resolveThreads({ threads: 2 }, notes)).toBe(2);
     expect(resolveThreads({ threads: 64 }, notes)).toBe(8);
+    expect(resolveThreads({}, notes, () => 2)).toBe(3);
     expect(notes).toEqual(['threads capped at 8 (the wasm backend\'s worker pool)']);
     process.env.RLHFKIT_THREADS = 'two';
     expect(() => resolveThreads({}, [])).toThrow("threads must be a whole number >= 1, got 'two' (from RLHFKIT_THREADS)");

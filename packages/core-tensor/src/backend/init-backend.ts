@@ -1,6 +1,7 @@
 // Picks and starts the compute backend once per process: tfjs-node-gpu, tfjs-node, wasm, then cpu.
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
+import { availableCpus } from './cpu-count';
 import { wasmFastPaths } from './fast-paths';
 import { configureNativeMatMul, nativeGemmAddon, nativeMatMulStatus } from './native-gemm';
 import { asWasm } from './wasm-internals';
@@ -37,9 +38,9 @@ export interface InitBackendOptions {
   /** auto | node-gpu | node | wasm | cpu (CLI --backend); falls back to env RLHFKIT_BACKEND, then auto. */
   backend?: string;
   /**
-   * wasm XNNPACK threads, 1 by default; falls back to env RLHFKIT_THREADS. Opt-in: XNNPACK also threads
-   * every small elementwise op, so 2 threads only pay off on large matmuls with otherwise idle cores
-   * (measured on a busy 2-core box: a training step 1.6-3.5x slower than with 1 thread).
+   * Compute threads on wasm (the native kernels' pool, and XNNPACK's unless workload 'train' keeps it at 1); falls
+   * back to env RLHFKIT_THREADS, then to the CPUs this process may use (os.availableParallelism() capped by the
+   * cgroup's CPU quota), as PyTorch uses every core by default.
    */
   threads?: number;
   /**
@@ -84,10 +85,18 @@ export function resolveChoice(opts: InitBackendOptions): { choice: BackendChoice
   return { choice: v as BackendChoice, from };
 }
 
-export function resolveThreads(opts: InitBackendOptions, notes: string[]): number {
+/**
+ * --threads, else RLHFKIT_THREADS, else the CPUs this process may use (`cpus`, injectable for specs); capped at the
+ * wasm worker pool's size.
+ */
+export function resolveThreads(opts: InitBackendOptions, notes: string[], cpus: () => number = availableCpus): number {
   const fromOpt = opts.threads != null;
   const raw = fromOpt ? String(opts.threads) : process.env.RLHFKIT_THREADS;
-  if (raw == null || raw.trim() === '') return 1;
+  if (raw == null || raw.trim() === '') {
+    const n = Math.min(cpus(), MAX_WASM_THREADS);
+    notes.push(`threads: ${n}, the CPUs this process may use (--threads or RLHFKIT_THREADS to change)`);
+    return n;
+  }
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 1) {
     throw new Error(`threads must be a whole number >= 1, got '${raw}' (from ${fromOpt ? '--threads' : 'RLHFKIT_THREADS'})`);

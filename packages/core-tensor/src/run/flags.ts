@@ -93,7 +93,7 @@ export const DSCHAT_FLAGS = {
   print_loss: { type: 'boolean', default: false, group: 'logging', describe: 'print the loss of every micro-batch' },
   // ---- backend
   backend: { type: 'string', choices: BACKEND_CHOICES, group: 'backend', describe: 'compute backend (default: env RLHFKIT_BACKEND, else auto = node-gpu > node > wasm > cpu)' },
-  threads: { type: 'number', rule: { int: true, min: 1 }, group: 'backend', describe: 'wasm compute threads (default: env RLHFKIT_THREADS, else 1)' },
+  threads: { type: 'number', rule: { int: true, min: 1 }, group: 'backend', describe: 'compute threads (default: env RLHFKIT_THREADS, else every CPU this process may use)' },
   // ---- DeepSpeed engine flags: accepted so that DeepSpeed-Chat scripts run unchanged
   zero_stage: {
     type: 'number', rule: { int: true, min: 0, max: 3 }, group: 'deepspeed', describe: 'ZeRO stage (no effect: one process holds everything)',
