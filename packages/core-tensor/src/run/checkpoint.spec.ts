@@ -76,6 +76,9 @@ describe('run checkpoints', () => {
     expect(lines).toHaveLength(2);
     expect(lines[0]).toMatch(/skipping damaged .*checkpoint-15 \(.*model\.safetensors.*truncated/);
     expect(lines[1]).toMatch(/skipping damaged .*checkpoint-10 \(.*optimizer\.json: cannot parse/);
+    // An optimizer.json that parses but is not an optimizer state is damage too.
+    fs.writeFileSync(path.join(ck(10), 'optimizer.json'), '{}');
+    expect(resolveCheckpoint('latest', out, { log: () => undefined })).toBe(ck(5));
     // Named explicitly, a damaged checkpoint is an error naming the file.
     expect(() => resolveCheckpoint(ck(15), out)).toThrow(/checkpoint is damaged: .*checkpoint-15.model\.safetensors/);
     fs.writeFileSync(path.join(ck(5), 'trainer_state.json'), '{');

@@ -93,6 +93,7 @@ export function checkpointProblem(dir: string): string | null {
       for (const e of fs.readdirSync(d, { withFileTypes: true })) {
         const p = path.join(d, e.name);
         if (e.isDirectory()) walk(p);
+        else if (e.name === OPTIMIZER_META_FILE) checkOptimizerMeta(readRunJson(p, 'the optimizer state'), p);
         else if (e.name.endsWith('.json')) readRunJson(p, e.name);
         else if (e.name.endsWith('.safetensors')) readSafetensorsHeaderFull(p);
       }
@@ -174,16 +175,26 @@ export function saveOptimizerState(dir: string, optimizer: AdamW): void {
   writeJson(path.join(dir, OPTIMIZER_META_FILE), meta);
 }
 
-export function loadOptimizerState(dir: string, optimizer: AdamW): void {
-  const metaFile = path.join(dir, OPTIMIZER_META_FILE);
-  const meta = readRunJson<{ groups: ParamGroup[]; steps: Record<string, number> }>(metaFile, 'the optimizer state');
-  const isMap = (v: unknown): boolean => typeof v === 'object' && v !== null && !Array.isArray(v);
+interface OptimizerMeta {
+  groups: ParamGroup[];
+  steps: Record<string, number>;
+}
+
+/** optimizer.json must hold a 'groups' list and a 'steps' map (`{}` would fail deep inside the optimizer). */
+function checkOptimizerMeta(meta: unknown, file: string): OptimizerMeta {
+  const isMap = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
   if (!isMap(meta) || !Array.isArray(meta.groups) || !isMap(meta.steps)) {
     throw new RunCheckpointError(
-      `${metaFile}: the optimizer state needs a 'groups' list and a 'steps' map, found ${JSON.stringify(meta).slice(0, 80)}; ` +
+      `${file}: the optimizer state needs a 'groups' list and a 'steps' map, found ${JSON.stringify(meta).slice(0, 80)}; ` +
         'the checkpoint is damaged, resume from an older one',
     );
   }
+  return meta as unknown as OptimizerMeta;
+}
+
+export function loadOptimizerState(dir: string, optimizer: AdamW): void {
+  const metaFile = path.join(dir, OPTIMIZER_META_FILE);
+  const meta = checkOptimizerMeta(readRunJson<unknown>(metaFile, 'the optimizer state'), metaFile);
   const file = path.join(dir, OPTIMIZER_TENSORS_FILE);
   const tensors = Object.keys(meta.steps).length ? readSafetensors(file) : new Map();
   optimizer.loadStateDict(joinAdamWState(meta, tensors));

@@ -152,6 +152,27 @@ export function checkFlagTokens(tokens: readonly string[], flags: readonly FlagI
   }
 }
 
+/**
+ * The last value typed for each single-value flag given more than once (argparse semantics: the last one wins).
+ * yargs makes such a flag a list, or, when a later value is 1, adds one to the earlier value (yargs-parser takes 1
+ * for a count increment: `--save_steps 5 --save_steps 1` parses as 6), so the value is taken from the tokens.
+ */
+export function repeatedFlagValues(tokens: readonly string[], flags: readonly FlagInfo[]): Map<FlagInfo, string> {
+  const index = flagIndex(flags);
+  const seen = new Map<FlagInfo, { count: number; last: string }>();
+  for (let i = 0; i < tokens.length; i++) {
+    if (tokens[i] === '--') break;
+    const tok = parseFlagToken(tokens[i]);
+    const f = tok ? index.get(tok.name) : undefined;
+    if (!tok || !f || f.array || f.type === 'boolean') continue;
+    const value = tok.inline ?? (i + 1 < tokens.length && !isFlagToken(tokens[i + 1]) ? tokens[i + 1] : undefined);
+    if (value === undefined) continue;
+    const s = seen.get(f) ?? { count: 0, last: value };
+    seen.set(f, { count: s.count + 1, last: value });
+  }
+  return new Map([...seen].filter(([, s]) => s.count > 1).map(([f, s]) => [f, s.last]));
+}
+
 /** The words before the first flag: the command path, then positionals (`sft train`, `plot m.jsonl`). */
 function leadingWords(argv: readonly string[]): string[] {
   const out: string[] = [];

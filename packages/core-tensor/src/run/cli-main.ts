@@ -1,7 +1,7 @@
 // One entry point for every rlhfkit command line (the `rlhfkit` app and the per-step nx targets): strict flags, one-line errors.
 import yargs, { type Argv, type CommandModule, type MiddlewareFunction } from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { checkFlagTokens, explainUsage } from './cli-checks';
+import { checkFlagTokens, explainUsage, repeatedFlagValues } from './cli-checks';
 import { UsageError } from './cli-errors';
 import { withHandlerHook } from './cli-hook';
 import { describeCommands, findCommand, flagsOf, optionsView, type CommandInfo, type FlagInfo } from './cli-introspect';
@@ -19,14 +19,12 @@ function treeOf(commands: CommandModule<any, any>[]): CommandInfo[] {
 }
 
 /**
- * argparse semantics (DeepSpeed-Chat's): a single-value flag given twice keeps its last value (yargs would make it a
- * list); list flags (`--prompt a --prompt b`) still gather every value.
+ * argparse semantics (DeepSpeed-Chat's): a single-value flag given twice keeps its last value, as typed (see
+ * repeatedFlagValues); list flags (`--prompt a --prompt b`) still gather every value.
  */
-function keepLastValues(args: Record<string, unknown>, flags: readonly FlagInfo[]): void {
-  for (const f of flags) {
-    if (f.array || !Array.isArray(args[f.name])) continue;
-    const list = args[f.name] as unknown[];
-    const last = list[list.length - 1];
+function keepLastValues(args: Record<string, unknown>, tokens: readonly string[], flags: readonly FlagInfo[]): void {
+  for (const [f, raw] of repeatedFlagValues(tokens, flags)) {
+    const last = f.type === 'number' ? Number(raw) : raw;
     for (const k of [f.name, ...f.aliases]) {
       for (const key of [k, k.replace(/[-_]([a-z0-9])/g, (_, c: string) => c.toUpperCase())]) if (key in args) args[key] = last;
     }
@@ -75,7 +73,7 @@ export async function runCli(
       .middleware(((args: Record<string, unknown>, cur: Argv) => {
         const flags = flagsOf(optionsView(cur));
         checkFlagTokens(argv, flags);
-        keepLastValues(args, flags);
+        keepLastValues(args, argv, flags);
       }) as unknown as MiddlewareFunction, true)
       .fail((msg, err) => {
         throw err ?? new UsageError(explainUsage(msg, argv, treeOf(commands), scriptName));
