@@ -1,10 +1,10 @@
 // `rlhfkit dpo train|eval`: DeepSpeed-Chat step2_dpo_finetuning/main.py's flags on DpoTrainer, and a trained policy scored against its reference.
 import type { Argv, CommandModule, Options } from 'yargs';
 import {
-  addDsChatFlags, configFromArgs, DATA_FLAG_NAMES, explainUnsupportedFlags, FLAG_GROUPS, flagOption, initBackend, TRAINING_FLAG_NAMES,
-  type DsChatFlagName,
+  addDsChatFlags, claimOutputDir, configFromArgs, DATA_FLAG_NAMES, explainUnsupportedFlags, FLAG_GROUPS, flagOption, flagRules, initBackend,
+  TRAINING_FLAG_NAMES, type DsChatFlagName,
 } from '@rlhfkit/core-tensor';
-import { DPO_DEFAULTS, referencePath, type DpoConfig } from './config';
+import { DPO_DEFAULTS, referencePath, resolveDpoConfig, type DpoConfig } from './config';
 import { formatDpoEval } from './evaluate';
 import { runDpoEval, type DpoEvalReport } from './run-eval';
 import { DpoTrainer } from './trainer';
@@ -29,6 +29,13 @@ const REFERENCE: Options = {
   describe: 'the frozen reference (default: --model_name_or_path, as DeepSpeed-Chat; an rlhfkit flag)',
 };
 
+/** DPO's own number flags, checked as the command line is parsed. */
+const DPO_FLAG_RULES = {
+  beta: { min: 0, minExclusive: true },
+  label_smoothing: { min: 0, max: 0.5, maxExclusive: true },
+  eval_interval: { int: true, min: 0 },
+};
+
 /** The one-line note for --offload_reference_model, or null when it was not given. */
 export function offloadReferenceNote(value: unknown): string | null {
   return value === true
@@ -51,6 +58,7 @@ export function dpoTrainOptions(y: Argv): Argv<DpoTrainArgs> {
       alias: 'eval-interval', type: 'number', default: DPO_DEFAULTS.evalInterval, group: FLAG_GROUPS.training,
       describe: 'also evaluate every N optimizer steps (DeepSpeed-Chat: only before training and after each epoch; an rlhfkit flag)',
     })
+    .check(flagRules(DPO_FLAG_RULES))
     .demandOption('model_name_or_path')
     // argparse semantics: a flag given twice keeps its last value (yargs would otherwise merge the values)
     .parserConfiguration({ 'duplicate-arguments-array': false })
@@ -72,22 +80,28 @@ async function runTrain(args: DpoTrainArgs): Promise<void> {
   explainUnsupportedFlags(args, say);
   const note = offloadReferenceNote(args.offload_reference_model);
   if (note) say(`rlhfkit: ${note}`);
-  const config = dpoConfigFromArgs(args);
-  await initBackend({ backend: config.backend ?? undefined, threads: config.threads ?? undefined, workload: 'train' });
-  const trainer = await DpoTrainer.create(config, { log: say });
+  const config = resolveDpoConfig(dpoConfigFromArgs(args));
+  // The folder first: a second run into it, or a fresh run over a finished one, is refused before anything loads.
+  const claim = claimOutputDir(config.outputDir, { resume: config.resumeFromCheckpoint, overwrite: config.overwriteOutputDir, log: say });
   try {
-    const c = trainer.config;
-    say(
-      `dpo: policy ${c.modelNameOrPath}, reference ${referencePath(c)}; ${trainer.datasets.train.length} train / ${trainer.datasets.eval.length} eval pairs, ` +
-        `${trainer.sampler.batchesPerEpoch} micro-batches per epoch, ${trainer.totalSteps} optimizer steps; beta ${c.beta}, label_smoothing ${c.labelSmoothing}`,
-    );
-    const r = await trainer.train();
-    const curve = r.dpoEvals.map((e) => `step ${e.step}: ${+e.result.acc.toFixed(4)}`).join(', ');
-    if (curve) say(`eval reward accuracy: ${curve}`);
-    if (r.status === 'completed') say(`saved the DPO policy to ${c.outputDir} (metrics: ${c.outputDir}/metrics.jsonl)`);
-    else process.exitCode = 130;
+    await initBackend({ backend: config.backend ?? undefined, threads: config.threads ?? undefined, workload: 'train' });
+    const trainer = await DpoTrainer.create(config, { log: say, outputDirClaim: claim });
+    try {
+      const c = trainer.config;
+      say(
+        `dpo: policy ${c.modelNameOrPath}, reference ${referencePath(c)}; ${trainer.datasets.train.length} train / ${trainer.datasets.eval.length} eval pairs, ` +
+          `${trainer.sampler.batchesPerEpoch} micro-batches per epoch, ${trainer.totalSteps} optimizer steps; beta ${c.beta}, label_smoothing ${c.labelSmoothing}`,
+      );
+      const r = await trainer.train();
+      const curve = r.dpoEvals.map((e) => `step ${e.step}: ${+e.result.acc.toFixed(4)}`).join(', ');
+      if (curve) say(`eval reward accuracy: ${curve}`);
+      if (r.status === 'completed') say(`saved the DPO policy to ${c.outputDir} (metrics: ${c.outputDir}/metrics.jsonl)`);
+      else process.exitCode = 130;
+    } finally {
+      trainer.dispose();
+    }
   } finally {
-    trainer.dispose();
+    claim.release();
   }
 }
 
@@ -119,8 +133,13 @@ function dpoEvalOptions(y: Argv): Argv<EvalArgs> {
     .option('repetition_penalty', { alias: 'repetition-penalty', type: 'number', group: g, describe: 'HF repetition penalty (default 1 = off)' })
     .option('show_answers', { alias: 'show-answers', type: 'number', default: 3, group: g, describe: 'print this many answer pairs' })
     .option('json', { type: 'boolean', default: false, describe: 'print the report as one JSON object' })
+    .option('strict', flagOption('strict'))
     .option('backend', flagOption('backend'))
     .option('threads', flagOption('threads'))
+    .check(flagRules({
+      ...DPO_FLAG_RULES, max_seq_len: { int: true, min: 2 }, afinn_prompts: { int: true, min: 0 }, max_new_tokens: { int: true, min: 0 },
+      repetition_penalty: { min: 0, minExclusive: true }, show_answers: { int: true, min: 0 }, threads: { int: true, min: 1 },
+    }))
     .strict() as unknown as Argv<EvalArgs>;
 }
 
@@ -162,6 +181,7 @@ async function runEval(args: EvalArgs): Promise<void> {
     afinnPrompts: args.afinn_prompts as number,
     maxNewTokens: args.max_new_tokens as number,
     repetitionPenalty: args.repetition_penalty as number | undefined,
+    strict: args.strict as boolean,
     log: say,
   });
   process.stdout.write(`${args.json ? JSON.stringify(report) : formatDpoEvalReport(report, args.show_answers as number)}\n`);

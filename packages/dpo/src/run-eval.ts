@@ -1,7 +1,7 @@
 // `dpo eval` as a function: a trained policy against its reference on the eval split, and optionally the AFINN valence of their answers.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { loadModelForTraining, loadTrainingTokenizer, readRunConfig, resolveModelDir, RUN_CONFIG_FILE, type CausalLM } from '@rlhfkit/core-tensor';
+import { checkMaxSeqLen, loadModelForTraining, loadTrainingTokenizer, readRunConfig, resolveModelDir, RUN_CONFIG_FILE, type CausalLM } from '@rlhfkit/core-tensor';
 import { createStepDatasets } from '@rlhfkit/data';
 import { DPO_DEFAULTS } from './config';
 import { evaluateDpo, type DpoEvalResult } from './evaluate';
@@ -28,6 +28,8 @@ export interface DpoEvalRunOptions {
   afinnPrompts?: number;
   maxNewTokens?: number;
   repetitionPenalty?: number;
+  /** Unused checkpoint tensors are an error, not a warning. */
+  strict?: boolean;
   log?: (line: string) => void;
 }
 
@@ -76,9 +78,10 @@ export async function runDpoEval(o: DpoEvalRunOptions): Promise<DpoEvalReport> {
   if (pad === undefined) throw new Error(`${o.model}: the tokenizer has no pad token; DPO's label mask needs one`);
   const models: CausalLM[] = [];
   try {
-    for (const dir of [o.model, reference]) models.push((await loadModelForTraining(dir, { tokenizer, log })).eval());
+    for (const dir of [o.model, reference]) models.push((await loadModelForTraining(dir, { tokenizer, log, strict: o.strict })).eval());
     const [policy, ref] = models;
-    const maxSeqLen = o.maxSeqLen ?? Math.min(d.maxSeqLen, policy.config.maxPositions);
+    const maxSeqLen = o.maxSeqLen ?? Math.min(d.maxSeqLen, policy.config.maxPositions, ref.config.maxPositions);
+    for (const [m, dir] of [[policy, o.model], [ref, reference]] as const) checkMaxSeqLen(maxSeqLen, m, dir, log);
     const data = await createStepDatasets({
       phase: 2,
       dataPath: o.dataPath ?? d.dataPath,

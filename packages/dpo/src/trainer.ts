@@ -2,9 +2,9 @@
 import * as path from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import {
-  AdamW, applyLora, getOptimizerGroupedParameters, loadModelForTraining, loadTrainingTokenizer, LrScheduler, readModelConfigs, resolveModelDir, roundUpVocab,
-  setUpGradientCheckpointing, TrainingLoop,
-  writeRunConfig, type CausalLM, type EvalPoint, type ProgressStream, type StepInfo, type Tokenizer, type TrainingResult, type TrainingTask,
+  AdamW, applyLora, checkMaxSeqLen, claimOutputDir, getOptimizerGroupedParameters, loadModelForTraining, loadTrainingTokenizer, LrScheduler, readModelConfigs,
+  resolveModelDir, roundUpVocab, setUpGradientCheckpointing, TrainingLoop, writeRunConfig, type CausalLM, type EvalPoint, type OutputDirClaim,
+  type ProgressStream, type StepInfo, type Tokenizer, type TrainingResult, type TrainingTask,
 } from '@rlhfkit/core-tensor';
 import { attendedTokens, BatchSampler, createStepDatasets, type Phase2Item, type SamplerState, type StepDatasets } from '@rlhfkit/data';
 import { loadCheckpointModel, saveCheckpointModel, saveFinalModel } from '@rlhfkit/sft';
@@ -47,6 +47,11 @@ export interface DpoTrainerOptions {
   stopAfterSteps?: number;
   /** Called after every optimizer step. */
   onStep?: (info: StepInfo, trainer: DpoTrainer) => void;
+  /**
+   * The caller's claim on --output_dir (the CLI claims it before loading anything, so a second run is refused at
+   * once); without one, train() claims the folder for the run and the final save, and releases it.
+   */
+  outputDirClaim?: OutputDirClaim;
 }
 
 export interface DpoEvalPoint extends EvalPoint {
@@ -99,12 +104,14 @@ export class DpoTrainer {
     const tokenizer = await loadTrainingTokenizer(c.modelNameOrPath, { addEotToken: c.addEotToken, eotToken: c.eotToken });
     if (tokenizer.padTokenId === undefined) throw new Error(`${c.modelNameOrPath}: the tokenizer has no pad token after DeepSpeed-Chat's set-up; DPO's label mask needs one`);
     checkSameVocabulary(c.modelNameOrPath, referencePath(c));
-    const policy = await loadModelForTraining(c.modelNameOrPath, { tokenizer, dropout: c.dropout, seed: c.seed, log });
+    const policy = await loadModelForTraining(c.modelNameOrPath, { tokenizer, dropout: c.dropout, seed: c.seed, log, strict: c.strict });
     let reference: CausalLM | null = null;
     try {
+      checkMaxSeqLen(c.maxSeqLen, policy, c.modelNameOrPath, log);
       // DeepSpeed-Chat builds the reference with the same create_hf_model call (same tokenizer, same --dropout) and ref_model.eval().
-      reference = await loadModelForTraining(referencePath(c), { tokenizer, dropout: c.dropout, seed: c.seed, trainable: false });
+      reference = await loadModelForTraining(referencePath(c), { tokenizer, dropout: c.dropout, seed: c.seed, trainable: false, log, strict: c.strict });
       reference.eval();
+      checkMaxSeqLen(c.maxSeqLen, reference, referencePath(c), log);
       if (c.loraDim > 0) applyLora(policy, c, log);
       if (c.gradientCheckpointing) setUpGradientCheckpointing(policy, log);
       const datasets = await createStepDatasets({
@@ -181,9 +188,21 @@ export class DpoTrainer {
   /** Trains as configured (resuming if asked), then saves the policy's HF folder to --output_dir when the run completed. */
   async train(): Promise<DpoResult> {
     const c = this.config;
+    const given = this.options.outputDirClaim;
+    const claim = given ?? claimOutputDir(c.outputDir, { resume: c.resumeFromCheckpoint, overwrite: c.overwriteOutputDir, log: this.log });
+    try {
+      return await this.trainClaimed(claim);
+    } finally {
+      if (!given) claim.release();
+    }
+  }
+
+  private async trainClaimed(claim: OutputDirClaim): Promise<DpoResult> {
+    const c = this.config;
     this.log('***** Running training *****');
     const loop = new TrainingLoop(this.task(), {
       outputDir: c.outputDir,
+      outputDirClaim: claim,
       stepName: 'dpo',
       config: c,
       numEpochs: c.numTrainEpochs,
@@ -209,6 +228,7 @@ export class DpoTrainer {
     let savedTo: string | null = null;
     if (result.status === 'completed') {
       this.log('saving the final model ...');
+      claim.check();
       await this.save(c.outputDir);
       savedTo = c.outputDir;
     }
