@@ -1,6 +1,7 @@
 // Standard-model benchmark (shared/bench/README.md): training and greedy-generation tokens/s on one backend.
-// Run: npx tsx tools/bench/model.ts [--threads N] [--quick] [--only train|generate] [--profile] [--native 0|1]
-// (--native 0: matmuls on XNNPACK only, and ' xnnpack' appended to the line names).
+// Run: npx tsx tools/bench/model.ts [--threads N] [--quick] [--only train|generate] [--profile] [--native 0|1] [--fused 0|1]
+// (--native 0: matmuls on XNNPACK only, and ' xnnpack' appended to the line names; --fused 0: the native matmul
+// without the fused native kernels, ' unfused' appended).
 // Prints one JSON object per line; tools/bench/run.ts runs it once per thread count and adds the baseline.
 import * as tf from '@tensorflow/tfjs';
 import { setWasmFastPaths } from '../../packages/core-tensor/src/backend/fast-paths';
@@ -178,7 +179,8 @@ async function main(): Promise<void> {
   // XNNPACK thread); generation what `rlhfkit generate` runs. run.ts runs them in separate processes.
   const workload = only === 'train' ? 'train' : 'generate';
   const native = (argValue('--native') ?? '1') !== '0';
-  setWasmFastPaths({ nativeMatMul: native });
+  const fused = native && (argValue('--fused') ?? '1') !== '0';
+  setWasmFastPaths({ nativeMatMul: native, nativeOps: fused });
   const info = await initBackend({ backend: argValue('--backend') ?? 'wasm', threads, quiet: true, workload });
   const shape = STANDARD_SHAPE;
   // Build or load the native kernel before timing anything; say which matmul ran in every line.
@@ -186,7 +188,7 @@ async function main(): Promise<void> {
   if (info.name !== 'wasm') matmul = `${info.name} backend`;
   else if (native && nativeGemmAddon() != null) matmul = `native ${nativeMatMulStatus().kernel} ${nativeMatMulStatus().threads}t`;
   else if (native) matmul = `xnnpack (native unavailable: ${nativeMatMulStatus().reason})`;
-  const tag = `${info.name} ${threads}t${native ? '' : ' xnnpack'}`;
+  const tag = `${info.name} ${threads}t${native ? '' : ' xnnpack'}${native && !fused ? ' unfused' : ''}`;
   const model = buildStandardModel(0);
   try {
     if (only == null || only === 'train') {

@@ -1,6 +1,7 @@
 // AdamW's per-parameter update as one SIMD pass on wasm (the composite is 13 kernels and 9 temporaries per parameter).
 import * as tf from '@tensorflow/tfjs';
 import { wasmFastPaths } from './fast-paths';
+import { heapAccess, nativeOps } from './native-ops';
 import { simdKernels } from './simd-kernels';
 import { asWasm, tensorData } from './wasm-internals';
 
@@ -39,4 +40,43 @@ export function adamWUpdate(param: tf.Tensor, grad: tf.Tensor, expAvg: tf.Tensor
     s.beta1, 1 - s.beta1, s.beta2, 1 - s.beta2, s.bc2Sqrt, s.eps, s.stepSize, s.decay);
   const engine = tf.engine();
   return outs.map((o) => engine.makeTensorFromTensorInfo(o, backend as unknown as tf.KernelBackend)) as [tf.Tensor, tf.Tensor, tf.Tensor];
+}
+
+/** One parameter of a whole-model AdamW step: its tensors and scalars. */
+export interface AdamWItem {
+  param: tf.Tensor;
+  grad: tf.Tensor;
+  expAvg: tf.Tensor;
+  expAvgSq: tf.Tensor;
+  scalars: AdamWScalars;
+}
+
+/** Whether adamWUpdateAll can run now: the native kernels, no gradient tape, float32 everywhere. */
+export function canUseNativeAdamW(items: AdamWItem[]): boolean {
+  if (!wasmFastPaths.adamw || nativeOps() == null || tf.engine().isTapeOn()) return false;
+  return items.every((it) => it.param.dtype === 'float32' && it.grad.dtype === 'float32');
+}
+
+/**
+ * The AdamW step of every item in one native call, its elements split across the native threads: new (param,
+ * expAvg, expAvgSq) per item, bit-identical to adamWUpdate and to the tfjs composite (the same float32 operations,
+ * in the same order, no fused multiply-add). Fresh tensors, as adamWUpdate's; the caller assigns them.
+ */
+export function adamWUpdateAll(items: AdamWItem[]): [tf.Tensor, tf.Tensor, tf.Tensor][] {
+  const native = nativeOps();
+  if (native == null) throw new Error('adamWUpdateAll: the native kernels are not available; check canUseNativeAdamW first');
+  const backend = asWasm(tf.backend());
+  const outs = items.map((it) => [it.param, it.expAvg, it.expAvgSq].map((t) => backend.makeOutput(t.shape.slice(), 'float32')));
+  const h = heapAccess(backend);
+  const table = new Float64Array(16 * items.length);
+  items.forEach((it, i) => {
+    const s = it.scalars;
+    table.set([
+      h.at(it.param), h.at(it.grad), h.at(it.expAvg), h.at(it.expAvgSq), h.at(outs[i][0]), h.at(outs[i][1]), h.at(outs[i][2]), it.param.size,
+      s.beta1, 1 - s.beta1, s.beta2, 1 - s.beta2, s.bc2Sqrt, s.eps, s.stepSize, s.decay,
+    ], 16 * i);
+  });
+  native.adamw(h.heap, table);
+  const engine = tf.engine();
+  return outs.map((o) => o.map((t) => engine.makeTensorFromTensorInfo(t, backend as unknown as tf.KernelBackend)) as [tf.Tensor, tf.Tensor, tf.Tensor]);
 }

@@ -14,6 +14,11 @@ export const wasmFastPaths = {
   adamw: true,
   /** Large matmuls on the native AVX2/AVX-512 sgemm (native-gemm.ts), built at first use; XNNPACK otherwise. */
   nativeMatMul: true,
+  /**
+   * The native fused kernels (native-ops.ts: LayerNorm/RMSNorm, linear + activation, attention, softmax
+   * cross-entropy, AdamW, embedding gradient) wherever the native matmul runs.
+   */
+  nativeOps: true,
 };
 
 export type WasmFastPath = keyof typeof wasmFastPaths;

@@ -87,7 +87,10 @@ describe('initBackend', () => {
     expect(info.simd).toBe(true);
     expect(info.notes[0]).toMatch(/^@tensorflow\/tfjs-node-gpu could not be loaded/);
     expect(info.notes[1]).toMatch(/^@tensorflow\/tfjs-node could not be loaded/);
-    expect(info.wasmKernels?.native).toEqual(['UnsortedSegmentSum', 'RlhfkitDecodeAttention', 'RlhfkitLayerNorm', 'RlhfkitLayerNormGrad']);
+    expect(info.wasmKernels?.native).toEqual([
+      'UnsortedSegmentSum', 'RlhfkitDecodeAttention', 'RlhfkitRmsNorm', 'RlhfkitRmsNormGrad', 'RlhfkitLayerNorm', 'RlhfkitLayerNormGrad',
+      'RlhfkitLinear', 'RlhfkitLinearGrad', 'RlhfkitLabelLogProbs', 'RlhfkitLabelLogProbsGrad', 'RlhfkitAttention', 'RlhfkitAttentionGrad',
+    ]);
     expect(info.wasmKernels?.bridged).toContain('Einsum');
     expect(info.wasmKernels?.wrapped).toEqual(['BatchMatMul', '_FusedMatMul', 'Sum', 'Identity', 'GatherV2', 'Transpose']);
     expect(tf.getKernel('UnsortedSegmentSum', 'wasm')).toBeDefined();

@@ -1,6 +1,7 @@
-// LayerNorm over the last axis as two wasm-heap kernels (forward, backward) instead of ~9 and ~20 stock kernels.
+// LayerNorm and RMSNorm over the last axis as wasm-heap kernels (forward, backward) instead of ~9 and ~20 stock kernels.
 import * as tf from '@tensorflow/tfjs';
 import { wasmFastPaths } from './fast-paths';
+import { heapAccess, nativeOps, registerOnce } from './native-ops';
 import { asWasm, heapBuffer, tensorData, type WasmBackend } from './wasm-internals';
 
 /**
@@ -10,6 +11,9 @@ import { asWasm, heapBuffer, tensorData, type WasmBackend } from './wasm-interna
  */
 export const LAYER_NORM = 'RlhfkitLayerNorm';
 export const LAYER_NORM_GRAD = 'RlhfkitLayerNormGrad';
+/** RMSNorm (native kernels only): x, weight, attr eps -> y, rstd; backward dy, x, rstd, weight -> dx, dw. */
+export const RMS_NORM = 'RlhfkitRmsNorm';
+export const RMS_NORM_GRAD = 'RlhfkitRmsNormGrad';
 
 type Args = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap };
 
@@ -27,6 +31,13 @@ function layerNormForward(args: Args): tf.TensorInfo[] {
   const y = backend.makeOutput(x.shape, 'float32');
   const mean = backend.makeOutput([n], 'float32');
   const rstd = backend.makeOutput([n], 'float32');
+  const native = nativeOps();
+  if (native != null) {
+    // Native: row statistics in float32 (8 lanes), rows split across the native threads.
+    const h = heapAccess(backend);
+    native.layerNorm(h.heap, h.at(x), h.at(weight), h.at(bias), h.at(y), h.at(mean), h.at(rstd), n, d, eps);
+    return [y, mean, rstd];
+  }
   const buf = heapBuffer(backend) as ArrayBuffer;
   const xv = f32(backend, buf, x, n * d);
   const yv = f32(backend, buf, y, n * d);
@@ -67,6 +78,13 @@ function layerNormBackward(args: Args): tf.TensorInfo[] {
   const dx = backend.makeOutput(x.shape, 'float32');
   const dw = affine ? backend.makeOutput([d], 'float32') : null;
   const db = affine ? backend.makeOutput([d], 'float32') : null;
+  const native = nativeOps();
+  if (native != null) {
+    // Native: the weight and bias gradients summed in float64 per thread, then across threads.
+    const h = heapAccess(backend);
+    native.layerNormGrad(h.heap, h.at(dy), h.at(x), h.at(mean), h.at(rstd), h.at(weight), h.at(dx), h.at(dw), h.at(db), n, d);
+    return dw != null && db != null ? [dx, dw, db] : [dx];
+  }
   const buf = heapBuffer(backend) as ArrayBuffer;
   const dyv = f32(backend, buf, dy, n * d);
   const xv = f32(backend, buf, x, n * d);
@@ -109,8 +127,38 @@ function layerNormBackward(args: Args): tf.TensorInfo[] {
   return outs;
 }
 
+function rmsNormForward(args: Args): tf.TensorInfo[] {
+  const backend = asWasm(args.backend);
+  const { x, weight } = args.inputs as Record<string, tf.TensorInfo | undefined>;
+  const native = nativeOps();
+  if (x == null || native == null) throw new Error(`${RMS_NORM}: needs x and the native kernels`);
+  const d = x.shape[x.shape.length - 1];
+  const n = tf.util.sizeFromShape(x.shape) / d;
+  const y = backend.makeOutput(x.shape, 'float32');
+  const rstd = backend.makeOutput([n], 'float32');
+  const h = heapAccess(backend);
+  native.rmsNorm(h.heap, h.at(x), h.at(weight), h.at(y), h.at(rstd), n, d, Number(args.attrs?.eps ?? 1e-6));
+  return [y, rstd];
+}
+
+function rmsNormBackward(args: Args): tf.TensorInfo[] {
+  const backend = asWasm(args.backend);
+  const { dy, x, rstd, weight } = args.inputs as Record<string, tf.TensorInfo | undefined>;
+  const native = nativeOps();
+  if (dy == null || x == null || rstd == null || native == null) throw new Error(`${RMS_NORM_GRAD}: needs dy, x, rstd and the native kernels`);
+  const d = x.shape[x.shape.length - 1];
+  const n = tf.util.sizeFromShape(x.shape) / d;
+  const dx = backend.makeOutput(x.shape, 'float32');
+  const dw = weight != null ? backend.makeOutput([d], 'float32') : null;
+  const h = heapAccess(backend);
+  native.rmsNormGrad(h.heap, h.at(dy), h.at(x), h.at(rstd), h.at(weight), h.at(dx), h.at(dw), n, d);
+  return dw != null ? [dx, dw] : [dx];
+}
+
 export function registerLayerNormKernels(): string[] {
   const added: string[] = [];
+  if (registerOnce(RMS_NORM, rmsNormForward)) added.push(RMS_NORM);
+  if (registerOnce(RMS_NORM_GRAD, rmsNormBackward)) added.push(RMS_NORM_GRAD);
   if (tf.getKernel(LAYER_NORM, 'wasm') == null) {
     tf.registerKernel({ kernelName: LAYER_NORM, backendName: 'wasm', kernelFunc: layerNormForward as unknown as tf.KernelFunc });
     added.push(LAYER_NORM);
@@ -129,10 +177,35 @@ export function registerLayerNormKernels(): string[] {
  */
 export const FUSED_LAYER_NORM_MAX_SIZE = 64 * 1024;
 
-/** Whether fusedLayerNorm should run for an input of `size` elements on the current backend. */
+/** Whether fusedLayerNorm should run for an input of `size` elements on the current backend (any size natively). */
 export function canUseFusedLayerNorm(size: number): boolean {
-  return wasmFastPaths.layerNorm && size <= FUSED_LAYER_NORM_MAX_SIZE && tf.getBackend() === 'wasm' &&
-    tf.getKernel(LAYER_NORM, 'wasm') != null && tf.getKernel(LAYER_NORM_GRAD, 'wasm') != null;
+  return wasmFastPaths.layerNorm && tf.getBackend() === 'wasm' && tf.getKernel(LAYER_NORM, 'wasm') != null &&
+    tf.getKernel(LAYER_NORM_GRAD, 'wasm') != null && (size <= FUSED_LAYER_NORM_MAX_SIZE || nativeOps() != null);
+}
+
+/** Whether fusedRmsNorm can run now (wasm with the native kernels). */
+export function canUseFusedRmsNorm(): boolean {
+  return wasmFastPaths.layerNorm && nativeOps() != null && tf.getKernel(RMS_NORM, 'wasm') != null;
+}
+
+/** w * x / sqrt(mean(x^2) + eps) over the last axis, differentiable in x and weight (native kernels). */
+export function fusedRmsNorm(x: tf.Tensor, weight: tf.Tensor, eps: number): tf.Tensor {
+  const engine = tf.engine();
+  if (!engine.isTapeOn()) {
+    const [y, rstd] = engine.runKernel(RMS_NORM, { x, weight }, { eps }) as tf.Tensor[];
+    rstd.dispose();
+    return y;
+  }
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const save = args[args.length - 1] as tf.GradSaveFunc;
+    const [xin, w] = args as tf.Tensor[];
+    const [y, rstd] = tf.engine().runKernel(RMS_NORM, { x: xin, weight: w }, { eps }) as tf.Tensor[];
+    save([xin, rstd, w]);
+    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] =>
+      tf.engine().runKernel(RMS_NORM_GRAD, { dy, x: saved[0], rstd: saved[1], weight: saved[2] }, {}) as tf.Tensor[];
+    return { value: y, gradFunc };
+  });
+  return op(x, weight);
 }
 
 /**

@@ -208,7 +208,7 @@ function operandIndex(index: number[], batch: number, size: number): { stride: n
 let heapView: Float32Array | null = null;
 
 /** A Float32Array over the whole wasm memory; a new one after the memory grew (the old buffer is detached). */
-function heapF32(backend: WasmBackend): Float32Array {
+export function heapF32(backend: WasmBackend): Float32Array {
   const buf = heapBuffer(backend);
   if (heapView == null || heapView.buffer !== buf) heapView = new Float32Array(buf);
   return heapView;

@@ -1,5 +1,6 @@
 // UnsortedSegmentSum for the wasm backend (the gradient of gather, i.e. of every embedding), in JS on the heap.
 import * as tf from '@tensorflow/tfjs';
+import { heapAccess, nativeOps } from './native-ops';
 import { asWasm, heapBuffer, tensorData } from './wasm-internals';
 
 function unsortedSegmentSum(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
@@ -21,6 +22,13 @@ function unsortedSegmentSum(args: { inputs: tf.NamedTensorInfoMap; backend: unkn
   const inner = tf.util.sizeFromShape(x.shape.slice(idRank));
   // Allocate first: malloc may grow the heap, which detaches every view taken before it.
   const out = backend.makeOutput([numSegments, ...x.shape.slice(idRank)], x.dtype);
+  const native = x.dtype === 'float32' ? nativeOps() : null;
+  if (native != null) {
+    // Native: each thread zeroes and fills its own range of segments, adding rows in input order.
+    const h = heapAccess(backend);
+    native.segmentSum(h.heap, h.at(x), h.at(segmentIds), h.at(out), n, inner, numSegments);
+    return out;
+  }
   const buf = heapBuffer(backend) as ArrayBuffer; // shared in the threaded build; typed arrays take both
   const view = (offset: number, len: number): Float32Array | Int32Array =>
     x.dtype === 'float32' ? new Float32Array(buf, offset, len) : new Int32Array(buf, offset, len);

@@ -9,6 +9,9 @@ import { wrapWasmGather } from './gather-rows';
 import { wrapWasmIdentity } from './identity';
 import { registerLayerNormKernels } from './layer-norm';
 import { wrapWasmSum } from './leading-sum';
+import { registerNativeAttentionKernels } from './native-attention';
+import { registerNativeLinearKernels } from './native-linear';
+import { registerNativeLossKernels } from './native-loss';
 import { wrapWasmTranspose } from './transpose';
 import { unsortedSegmentSumConfig } from './unsorted-segment-sum';
 
@@ -35,7 +38,7 @@ export function registerWasmKernels(): WasmKernelReport {
     tf.registerKernel(unsortedSegmentSumConfig);
     native.push('UnsortedSegmentSum');
   }
-  native.push(...registerDecodeAttention(), ...registerLayerNormKernels());
+  native.push(...registerDecodeAttention(), ...registerLayerNormKernels(), ...registerNativeLinearKernels(), ...registerNativeLossKernels(), ...registerNativeAttentionKernels());
   const bridged = registerCpuBridge();
   // The cpu backend (tests' parity reference) gets its one slow training kernel replaced here too.
   registerCpuKernels();

@@ -1,6 +1,7 @@
 // Multi-head attention core shared by every architecture: heads split/merge, GQA, masks, KV cache, dropout.
 import * as tf from '@tensorflow/tfjs';
 import { canUseDecodeAttention, decodeAttentionKernel } from '../backend/decode-attention';
+import { canUseNativeAttention, nativeAttention } from '../backend/native-attention';
 import { appendInPlace, appendToLayerKV } from './kv-cache';
 import type { LayerContext, LayerKV } from './types';
 
@@ -68,4 +69,25 @@ export function attention(
   let out = tf.matMul(probs as tf.Tensor4D, vv) as tf.Tensor4D; // [b, kvHeads, group*t, d]
   if (group !== 1) out = tf.reshape(out, [b, heads, t, d]) as tf.Tensor4D; // [b, heads, t, d]
   return mergeHeads(out);
+}
+
+/**
+ * attention() from the projections' rows: q [b*t, heads*d], k and v [b*t, kvHeads*d] -> [b*t, heads*d]. Without a
+ * cache, on wasm with the native kernels, for multi-head (not grouped) attention without attention dropout, one
+ * fused kernel runs each way with no head split/merge transposes (backend/native-attention.ts); otherwise the
+ * heads are split and attention() runs.
+ */
+export function attentionFromRows(
+  q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, heads: number, kvHeads: number, headDim: number,
+  ctx: LayerContext, kv: LayerKV | undefined, opts: AttentionOptions,
+): tf.Tensor2D {
+  const { batch: b, queryLen: t } = ctx;
+  const noDropout = !ctx.training || opts.dropoutRate === 0;
+  if (kv == null && heads === kvHeads && noDropout && q.dtype === 'float32' && canUseNativeAttention(b, t, ctx.maskBias)) {
+    return nativeAttention(q as tf.Tensor2D, k as tf.Tensor2D, v as tf.Tensor2D, ctx.maskBias, b, heads, opts.scoreDivisor);
+  }
+  const q4 = splitHeads(q, b, t, heads, headDim);
+  const k4 = splitHeads(k, b, t, kvHeads, headDim);
+  const v4 = splitHeads(v, b, t, kvHeads, headDim);
+  return attention(q4, k4, v4, ctx, kv, opts);
 }

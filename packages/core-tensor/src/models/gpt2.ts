@@ -1,7 +1,7 @@
 // GPT-2 as HF's GPT2LMHeadModel: Conv1D [in, out] projections, learned positions, tanh GELU, tied head.
 import * as tf from '@tensorflow/tfjs';
 import { getActivation, type Activation } from './activations';
-import { attention, splitHeads } from './attention';
+import { attentionFromRows } from './attention';
 import { CausalLM, type BuildOptions } from './causal-lm';
 import { parseGpt2Config, type Gpt2Config } from './config';
 import type { Embedding } from './embedding';
@@ -45,13 +45,11 @@ class Gpt2Block implements DecoderLayer {
     const d = c.hiddenSize;
     let x = tf.reshape(hidden, [b * t, d]); // [b*t, d]
     const qkv = this.cAttn.apply(this.ln1.apply(x)); // [b*t, 3d] = [q | k | v]
-    const [qf, kf, vf] = tf.split(qkv, 3, 1);
-    const q = splitHeads(qf, b, t, c.numHeads, c.headDim);
-    const k = splitHeads(kf, b, t, c.numHeads, c.headDim);
-    const v = splitHeads(vf, b, t, c.numHeads, c.headDim);
-    let h = this.attnCProj.apply(attention(q, k, v, ctx, kv, { scoreDivisor: this.scoreDivisor, dropoutRate: c.attnPdrop }));
+    const [q, k, v] = tf.split(qkv, 3, 1); // [b*t, d] each
+    const opts = { scoreDivisor: this.scoreDivisor, dropoutRate: c.attnPdrop };
+    let h = this.attnCProj.apply(attentionFromRows(q, k, v, c.numHeads, c.numHeads, c.headDim, ctx, kv, opts));
     x = tf.add(x, ctx.dropout(h, c.residPdrop));
-    h = this.mlpCProj.apply(this.act(this.cFc.apply(this.ln2.apply(x))));
+    h = this.mlpCProj.apply(this.cFc.applyActivated(this.ln2.apply(x), c.activation, this.act));
     x = tf.add(x, ctx.dropout(h, c.residPdrop));
     return tf.reshape(x, [b, t, d]) as tf.Tensor3D; // [b, t, d]
   }

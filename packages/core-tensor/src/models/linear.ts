@@ -1,6 +1,7 @@
 // A linear layer with its HF module name and a hook for adapters (LoRA), weights kept as [in, out].
 import * as tf from '@tensorflow/tfjs';
 import { canUseLinearNoGrad, linearNoGrad } from '../backend/fast-linear';
+import { nativeActivationKind, nativeLinear } from '../backend/native-linear';
 
 /**
  * Something that wraps a linear layer's output, e.g. DeepSpeed-Chat's LinearLayer_LoRA:
@@ -46,11 +47,30 @@ export class Linear {
   apply(x: tf.Tensor): tf.Tensor {
     const lead = x.shape.slice(0, -1);
     const x2 = x.rank === 2 ? (x as tf.Tensor2D) : tf.reshape(x, [-1, this.inFeatures]) as tf.Tensor2D; // [n, in]
-    // A 2-D matmul without transpose flags takes wasm's fast XNNPACK path.
-    let y = canUseLinearNoGrad()
-      ? linearNoGrad(x2, this.weight as tf.Tensor2D, this.bias as tf.Tensor1D | null) // [n, out]
-      : tf.fused.matMul({ a: x2, b: this.weight as tf.Tensor2D, bias: this.bias ?? undefined }); // [n, out]
+    let y: tf.Tensor;
+    if (canUseLinearNoGrad()) {
+      y = linearNoGrad(x2, this.weight as tf.Tensor2D, this.bias as tf.Tensor1D | null); // [n, out]: wasm's _FusedMatMul
+    } else {
+      // Training on wasm with the native kernels: product, bias and its gradients as one op each way.
+      const kind = x2.dtype === 'float32' ? nativeActivationKind('linear') : null;
+      y = kind != null
+        ? nativeLinear(x2, this.weight as tf.Tensor2D, this.bias as tf.Tensor1D | null, kind) // [n, out]
+        : tf.fused.matMul({ a: x2, b: this.weight as tf.Tensor2D, bias: this.bias ?? undefined }); // [n, out]
+    }
     if (this.adapter) y = this.adapter.apply(x2, y as tf.Tensor2D, this);
+    return x.rank === 2 ? y : tf.reshape(y, [...lead, this.outFeatures]); // [..., out]
+  }
+
+  /**
+   * act(x · W + b) where `act` is the activation HF calls `actName` and `fallback` computes it: one native op each
+   * way on wasm (backend/native-linear.ts) when the layer has no adapter, else apply() then fallback.
+   */
+  applyActivated(x: tf.Tensor, actName: string, fallback: (y: tf.Tensor) => tf.Tensor): tf.Tensor {
+    const kind = this.adapter == null && x.dtype === 'float32' ? nativeActivationKind(actName) : null;
+    if (kind == null) return fallback(this.apply(x));
+    const lead = x.shape.slice(0, -1);
+    const x2 = x.rank === 2 ? (x as tf.Tensor2D) : tf.reshape(x, [-1, this.inFeatures]) as tf.Tensor2D; // [n, in]
+    const y = nativeLinear(x2, this.weight as tf.Tensor2D, this.bias as tf.Tensor1D | null, kind); // [n, out]
     return x.rank === 2 ? y : tf.reshape(y, [...lead, this.outFeatures]); // [..., out]
   }
 }

@@ -60,7 +60,7 @@ class LlamaDecoderLayer implements DecoderLayer {
     h = this.oProj.apply(attention(q, k, v, ctx, kv, { scoreDivisor: this.scoreDivisor, dropoutRate: c.attentionDropout }));
     x = tf.add(x, h);
     h = this.postAttentionLayernorm.apply(x);
-    h = this.downProj.apply(tf.mul(this.act(this.gateProj.apply(h)), this.upProj.apply(h)));
+    h = this.downProj.apply(tf.mul(this.gateProj.applyActivated(h, c.hiddenAct, this.act), this.upProj.apply(h)));
     x = tf.add(x, h);
     return tf.reshape(x, [b, t, d]) as tf.Tensor3D; // [b, t, d]
   }

@@ -1,5 +1,6 @@
 // Causal-LM cross-entropy with HF's shift and ignore_index, and per-token log-probs (DeepSpeed-Chat's gather_log_probs).
 import * as tf from '@tensorflow/tfjs';
+import { canUseNativeLabelLogProbs, nativeLabelLogProbs } from '../backend/native-loss';
 import { toIntTensor } from './masks';
 import type { TokenIds } from './types';
 
@@ -14,6 +15,8 @@ export const IGNORE_INDEX = -100;
  * pass of its own (wasm's Exp is scalar and cost more than the whole softmax), no tf.logSumExp gradient.
  */
 function labelLogProbs(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Tensor1D {
+  // wasm with the native kernels: one pass forward (keeping only each row's log-sum-exp), one pass back.
+  if (canUseNativeLabelLogProbs(logits)) return nativeLabelLogProbs(logits, labels);
   const [n, v] = logits.shape;
   const rows = tf.range(0, n, 1, 'int32');
   const flatIndex = tf.add(tf.mul(rows, tf.scalar(v, 'int32')), labels); // [n]: row * v + label

@@ -1,6 +1,6 @@
 // LayerNorm (OPT, GPT-2) and RMSNorm (LLaMA) over the last axis, with their HF module names.
 import * as tf from '@tensorflow/tfjs';
-import { canUseFusedLayerNorm, fusedLayerNorm } from '../backend/layer-norm';
+import { canUseFusedLayerNorm, canUseFusedRmsNorm, fusedLayerNorm, fusedRmsNorm } from '../backend/layer-norm';
 
 export class LayerNorm {
   constructor(
@@ -12,7 +12,7 @@ export class LayerNorm {
   ) {}
 
   apply(x: tf.Tensor): tf.Tensor {
-    // On wasm, for small inputs (decoding), one kernel replaces ~9 (backend/layer-norm.ts).
+    // On wasm, one kernel replaces ~9 (backend/layer-norm.ts): natively at any size, else for small inputs (decoding).
     if ((this.weight == null) === (this.bias == null) && x.dtype === 'float32' && canUseFusedLayerNorm(x.size)) {
       return fusedLayerNorm(x, this.weight, this.bias, this.eps);
     }
@@ -31,6 +31,7 @@ export class RMSNorm {
   constructor(readonly name: string, readonly weight: tf.Variable, readonly eps: number) {}
 
   apply(x: tf.Tensor): tf.Tensor {
+    if (x.dtype === 'float32' && canUseFusedRmsNorm()) return fusedRmsNorm(x, this.weight, this.eps); // backend/layer-norm.ts
     const ms = tf.mean(tf.mul(x, x), -1, true);
     return tf.mul(this.weight, tf.mul(x, tf.rsqrt(tf.add(ms, this.eps))));
   }

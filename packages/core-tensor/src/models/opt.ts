@@ -1,7 +1,7 @@
 // OPT (facebook/opt-*) as HF's OPTForCausalLM: pre-/post-LN, learned positions (+2 offset), project_in/out.
 import * as tf from '@tensorflow/tfjs';
 import { getActivation, type Activation } from './activations';
-import { attention, splitHeads } from './attention';
+import { attentionFromRows } from './attention';
 import { CausalLM, type BuildOptions } from './causal-lm';
 import { parseOptConfig, type OptConfig } from './config';
 import type { Embedding } from './embedding';
@@ -54,14 +54,15 @@ class OptDecoderLayer implements DecoderLayer {
     let x = tf.reshape(hidden, [b * t, d]); // [b*t, d]
     let h = preLn ? this.selfAttnLayerNorm.apply(x) : x;
     // HF scales q (bias included) before the product, not the scores.
-    const q = splitHeads(tf.mul(this.qProj.apply(h), this.scaling), b, t, c.numHeads, c.headDim);
-    const k = splitHeads(this.kProj.apply(h), b, t, c.numHeads, c.headDim);
-    const v = splitHeads(this.vProj.apply(h), b, t, c.numHeads, c.headDim);
-    h = this.outProj.apply(attention(q, k, v, ctx, kv, { scoreDivisor: 1, dropoutRate: c.attentionDropout }));
+    const q = tf.mul(this.qProj.apply(h), this.scaling); // [b*t, d]
+    const k = this.kProj.apply(h); // [b*t, d]
+    const v = this.vProj.apply(h); // [b*t, d]
+    const opts = { scoreDivisor: 1, dropoutRate: c.attentionDropout };
+    h = this.outProj.apply(attentionFromRows(q, k, v, c.numHeads, c.numHeads, c.headDim, ctx, kv, opts));
     x = tf.add(x, ctx.dropout(h, c.dropout));
     if (!preLn) x = this.selfAttnLayerNorm.apply(x); // opt-350m: post-LN
     h = preLn ? this.finalLayerNorm.apply(x) : x;
-    h = this.fc2.apply(this.act(this.fc1.apply(h)));
+    h = this.fc2.apply(this.fc1.applyActivated(h, c.activation, this.act));
     x = tf.add(x, ctx.dropout(h, c.dropout));
     if (!preLn) x = this.finalLayerNorm.apply(x);
     return tf.reshape(x, [b, t, d]) as tf.Tensor3D; // [b, t, d]

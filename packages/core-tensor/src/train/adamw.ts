@@ -1,6 +1,6 @@
 // AdamW with torch.optim.AdamW's single-tensor semantics, parameter groups and an exact, resumable state dict.
 import * as tf from '@tensorflow/tfjs';
-import { adamWUpdate, canUseFusedAdamW } from '../backend/adamw-kernel';
+import { adamWUpdate, adamWUpdateAll, canUseFusedAdamW, canUseNativeAdamW, type AdamWItem } from '../backend/adamw-kernel';
 import type { HostTensor } from '../io/host-tensor';
 
 /** Hyper-parameters a group may set; anything left out comes from the optimizer defaults. */
@@ -143,9 +143,41 @@ export class AdamW {
         throw new Error(`AdamW.step: gradient for '${name}' has shape [${grad.shape}] but the parameter is [${param.shape}]`);
       }
     }
+    if (this.stepAllNative(todo)) return;
     for (const [name, grad] of todo) {
       this.update(name, this.vars.get(name) as tf.Variable, grad, this.groups[this.groupOf.get(name) as number]);
     }
+  }
+
+  /**
+   * wasm with the native kernels: every parameter's update in one call, split across the native threads
+   * (backend/adamw-kernel.ts; bit-identical to update()). False, with nothing done, where it cannot run.
+   */
+  private stepAllNative(todo: [string, tf.Tensor][]): boolean {
+    if (todo.length === 0 || todo.some(([name]) => {
+      const g = this.groups[this.groupOf.get(name) as number];
+      return g.amsgrad || g.maximize;
+    })) return false;
+    const items: (AdamWItem & { name: string; slot: Slot })[] = todo.map(([name, grad]) => {
+      const param = this.vars.get(name) as tf.Variable;
+      const g = this.groups[this.groupOf.get(name) as number];
+      const slot = this.slotFor(name, param, false);
+      const step = slot.step + 1;
+      const [beta1, beta2] = g.betas;
+      const scalars = { beta1, beta2, bc2Sqrt: Math.sqrt(1 - beta2 ** step), eps: g.eps, stepSize: g.lr / (1 - beta1 ** step), decay: 1 - g.lr * g.weightDecay };
+      return { name, slot, param, grad, expAvg: slot.expAvg, expAvgSq: slot.expAvgSq, scalars };
+    });
+    if (!canUseNativeAdamW(items)) return false;
+    const updated = adamWUpdateAll(items);
+    items.forEach((it, i) => {
+      const [p, m, v] = updated[i];
+      it.slot.step += 1;
+      it.slot.expAvg.assign(m);
+      it.slot.expAvgSq.assign(v);
+      (it.param as tf.Variable).assign(p);
+      tf.dispose([p, m, v]);
+    });
+    return true;
   }
 
   private update(name: string, param: tf.Variable, grad: tf.Tensor, g: ParamGroup): void {
