@@ -16,6 +16,10 @@ export {
   writeShardedSafetensors, type SaveShardedOptions, type SaveShardedResult, type ShardIndex,
 } from './io/sharding';
 export { lineColumnAt, readJsonFile, type ReadJsonOptions } from './io/file-io';
+// Temp files that name their writer's pid: tracked while in flight (removed at exit), a dead process's removed by the next run.
+export {
+  inFlightTemps, isProcessAlive, removeInFlightTemps, removeTempsIn, tempOwner, tempPathFor, trackTemp, type TempScan,
+} from './io/temp-files';
 export { readTorchBin } from './io/torch-bin';
 export { ZipArchive, type ZipEntry } from './io/zip';
 export { unpickle, PickleError, type PickleGlobal, type PickleHooks } from './io/pickle';
