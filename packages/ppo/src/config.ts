@@ -33,6 +33,8 @@ export interface PpoConfig {
   criticDropout: number | null;
   actorGradientCheckpointing: boolean;
   criticGradientCheckpointing: boolean;
+  /** `--strict`: checkpoint tensors a model does not use are an error instead of a warning. */
+  strict: boolean;
   // ---- batches and schedule
   perDeviceGenerationBatchSize: number;
   perDeviceTrainingBatchSize: number;
@@ -151,6 +153,7 @@ export const PPO_DEFAULTS: Readonly<PpoConfig> = Object.freeze({
   criticDropout: null,
   actorGradientCheckpointing: false,
   criticGradientCheckpointing: false,
+  strict: false,
   perDeviceGenerationBatchSize: 16,
   perDeviceTrainingBatchSize: 16,
   generationBatches: 1,

@@ -76,7 +76,7 @@ export class RlhfEngine implements EngineRoles {
     });
     try {
       const actorModel = await timed('Actor', log, async () => {
-        const m = await loadModelForTraining(actorDir, { tokenizer, dropout: c.actorDropout, seed: c.seed, log });
+        const m = await loadModelForTraining(actorDir, { tokenizer, dropout: c.actorDropout, seed: c.seed, strict: c.strict, log });
         owned.push(m);
         if (c.actorLoraDim > 0) applyLora(m, { loraDim: c.actorLoraDim, loraModuleName: c.actorLoraModuleName, onlyOptimizeLora: c.onlyOptimizeLora, seed: c.seed }, log);
         if (c.actorGradientCheckpointing) setUpGradientCheckpointing(m, log);
@@ -86,14 +86,14 @@ export class RlhfEngine implements EngineRoles {
       const actorOpt = new RoleOptimizer('actor', actorModel.trainableParameters(), schedule(c.actorLearningRate, c.actorLoraLearningRate, c.actorWeightDecay, actorGas));
       owned.push(actorOpt);
       const refModel = await timed('Ref', log, async () => {
-        const m = await loadModelForTraining(actorDir, { tokenizer, seed: c.seed, trainable: false });
+        const m = await loadModelForTraining(actorDir, { tokenizer, seed: c.seed, trainable: false, strict: c.strict });
         owned.push(m);
         return m;
       });
       let ema: CausalLM | null = null;
       if (c.enableEma) {
         ema = await timed('EMA', log, async () => {
-          const m = await loadModelForTraining(actorDir, { tokenizer, seed: c.seed, trainable: false });
+          const m = await loadModelForTraining(actorDir, { tokenizer, seed: c.seed, trainable: false, strict: c.strict });
           owned.push(m);
           // The same LoRA layers as the actor, so moving_average pairs every parameter; its own random init, as in DeepSpeed-Chat.
           if (c.actorLoraDim > 0) applyLora(m, { loraDim: c.actorLoraDim, loraModuleName: c.actorLoraModuleName, onlyOptimizeLora: false, seed: c.seed + 1 }, () => undefined);
@@ -149,7 +149,7 @@ export class RlhfEngine implements EngineRoles {
  * tokenizer, --critic_dropout) with its own value head; a folder without one is an error (step 3 needs a trained reward model).
  */
 async function loadValueModel(dir: string, c: PpoConfig, tokenizer: Tokenizer, dropout: number | null, trainable: boolean, log: (l: string) => void): Promise<RewardModel> {
-  const body = await loadModelForTraining(dir, { tokenizer, dropout, bodyOnly: true, seed: c.seed, trainable, log: trainable ? log : () => undefined });
+  const body = await loadModelForTraining(dir, { tokenizer, dropout, bodyOnly: true, seed: c.seed, trainable, strict: c.strict, log: trainable ? log : () => undefined });
   const pad = tokenizer.padTokenId;
   if (pad === undefined) throw new Error(`${c.actorModelNameOrPath}: the actor's tokenizer has no pad token`);
   const saved = (body.rawConfig.rlhfkit_reward_model as { pad_token_id?: number } | undefined)?.pad_token_id;

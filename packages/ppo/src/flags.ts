@@ -18,7 +18,7 @@ interface PpoFlag {
 export const PPO_SHARED_FLAGS: readonly DsChatFlagName[] = [
   'data_path', 'data_split', 'data_output_path', 'data_dir', 'max_prompt_seq_len', 'add_eot_token', 'eot_token', 'pad_to',
   'num_train_epochs', 'gradient_accumulation_steps', 'lr_scheduler_type', 'num_warmup_steps', 'seed', 'output_dir', 'overwrite_output_dir', 'max_grad_norm', 'compute_fp32_loss',
-  'only_optimize_lora', 'save_steps', 'save_total_limit', 'resume_from_checkpoint', 'enable_tensorboard', 'tensorboard_path', 'backend', 'threads',
+  'only_optimize_lora', 'strict', 'save_steps', 'save_total_limit', 'resume_from_checkpoint', 'enable_tensorboard', 'tensorboard_path', 'backend', 'threads',
   'offload', 'dtype', 'local_rank', 'deepspeed', 'deepspeed_config',
 ];
 
