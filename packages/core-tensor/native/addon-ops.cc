@@ -290,7 +290,8 @@ bool register_ops(napi_env env, napi_value exports) {
       {"attention", nullptr, Attention, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"attentionGrad", nullptr, AttentionGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
-  return napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) == napi_ok;
+  return napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) == napi_ok &&
+         register_decode(env, exports);
 }
 
 }  // namespace rlhfkit

@@ -88,6 +88,12 @@ void reset();
 namespace pool {
 /** Runs fn(tid) for tid in [0, n) with tid 0 on the calling thread; returns when all are done. */
 void run(int n, void (*fn)(int tid, void* ctx), void* ctx);
+/**
+ * Like run, but workers only help: fn must share its work out dynamically (a counter every part claims from),
+ * so that the caller, running fn(0) to the end, finishes whatever no worker took. Returns once the caller is done
+ * and every worker that joined has left; a worker that wakes after that skips the job.
+ */
+void run_elastic(int n, void (*fn)(int tid, void* ctx), void* ctx);
 /** How many hardware threads this process may use (affinity mask aware). */
 int hardware_threads();
 }  // namespace pool

@@ -53,4 +53,7 @@ inline bool inside(int64_t len, int64_t off, int64_t size) { return off >= 0 && 
 /** Registers the fused operations (addon-ops.cc) on the addon's exports. */
 bool register_ops(napi_env env, napi_value exports);
 
+/** Registers the decoding step's bindings (addon-decode.cc). */
+bool register_decode(napi_env env, napi_value exports);
+
 }  // namespace rlhfkit

@@ -58,7 +58,7 @@ void norm_rows(const NormArgs& a, long r0, long r1) {
     for (; c < d; ++c) ss += (x[c] - mu) * (x[c] - mu);
     const float inv = 1.0f / __builtin_sqrtf(ss / static_cast<float>(d) + a.eps);
     if (a.save_mean != nullptr) a.save_mean[r] = mu;
-    a.save_rstd[r] = inv;
+    if (a.save_rstd != nullptr) a.save_rstd[r] = inv;
     const __m256 vinv = _mm256_set1_ps(inv);
     for (c = 0; c + 8 <= d; c += 8) {
       __m256 v = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + c), vmu), vinv);
@@ -147,68 +147,7 @@ void norm_backward(NormArgs& a, float* dw, float* db) {
   }
 }
 
-// ---- activations --------------------------------------------------------------------------------------------
-
-constexpr float kSqrt2OverPi = 0.7978845608028654f;
-constexpr float kGeluC = 0.044715f;
-constexpr float kInvSqrt2 = 0.7071067811865476f;
-constexpr float kInvSqrt2Pi = 0.3989422804014327f;
-
-/** act(x) for 8 lanes. */
-inline __m256 act_value(__m256 x, int act) {
-  const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
-  switch (act) {
-    case kRelu:
-      return _mm256_and_ps(x, _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_GT_OQ));
-    case kGeluErf:
-      return _mm256_mul_ps(_mm256_mul_ps(x, half), _mm256_add_ps(erf256(_mm256_mul_ps(x, _mm256_set1_ps(kInvSqrt2))), one));
-    case kGeluTanh: {
-      const __m256 inner = _mm256_mul_ps(
-          _mm256_add_ps(x, _mm256_mul_ps(_mm256_mul_ps(_mm256_mul_ps(x, x), x), _mm256_set1_ps(kGeluC))),
-          _mm256_set1_ps(kSqrt2OverPi));
-      return _mm256_mul_ps(_mm256_mul_ps(x, half), _mm256_add_ps(tanh256(inner), one));
-    }
-    case kSilu:
-      return _mm256_mul_ps(x, sigmoid256(x));
-    case kQuickGelu:
-      return _mm256_mul_ps(x, sigmoid256(_mm256_mul_ps(x, _mm256_set1_ps(1.702f))));
-    default:
-      return x;
-  }
-}
-
-/** act'(x) for 8 lanes. */
-inline __m256 act_slope(__m256 x, int act) {
-  const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
-  switch (act) {
-    case kRelu:
-      return _mm256_and_ps(one, _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_GT_OQ));
-    case kGeluErf: {
-      const __m256 cdf = _mm256_mul_ps(half, _mm256_add_ps(one, erf256(_mm256_mul_ps(x, _mm256_set1_ps(kInvSqrt2)))));
-      const __m256 pdf = _mm256_mul_ps(_mm256_set1_ps(kInvSqrt2Pi), exp256(_mm256_mul_ps(_mm256_mul_ps(x, x), _mm256_set1_ps(-0.5f))));
-      return _mm256_fmadd_ps(x, pdf, cdf);
-    }
-    case kGeluTanh: {
-      const __m256 x2 = _mm256_mul_ps(x, x);
-      const __m256 inner = _mm256_mul_ps(_mm256_fmadd_ps(_mm256_mul_ps(x2, x), _mm256_set1_ps(kGeluC), x), _mm256_set1_ps(kSqrt2OverPi));
-      const __m256 t = tanh256(inner);
-      const __m256 du = _mm256_mul_ps(_mm256_set1_ps(kSqrt2OverPi), _mm256_fmadd_ps(_mm256_set1_ps(3.0f * kGeluC), x2, one));
-      // 0.5 (1 + t) + 0.5 x (1 - t^2) du
-      return _mm256_fmadd_ps(_mm256_mul_ps(_mm256_mul_ps(half, x), _mm256_fnmadd_ps(t, t, one)), du, _mm256_mul_ps(half, _mm256_add_ps(one, t)));
-    }
-    case kSilu: {
-      const __m256 s = sigmoid256(x);
-      return _mm256_mul_ps(s, _mm256_fmadd_ps(x, _mm256_sub_ps(one, s), one));
-    }
-    case kQuickGelu: {
-      const __m256 k = _mm256_set1_ps(1.702f);
-      const __m256 s = sigmoid256(_mm256_mul_ps(x, k));
-      return _mm256_fmadd_ps(_mm256_mul_ps(x, k), _mm256_mul_ps(s, _mm256_sub_ps(one, s)), s);
-    }
-    default:
-      return one;
-  }
-}
+// ---- activations (act_value, act_slope: simd.h) ---------------------------------------------------------------
 
 struct ActArgs {
   const float *pre, *dy;
@@ -416,6 +355,12 @@ void layer_norm(const float* x, const float* w, const float* b, float* y, float*
   norm_forward(a);
 }
 
+void layer_norm_serial(const float* x, const float* w, const float* b, float* y, float* mean, float* rstd, long rows,
+                       long d, float eps) {
+  NormArgs a{x, w, b, nullptr, nullptr, nullptr, y, nullptr, mean, rstd, nullptr, rows, d, eps, false};
+  norm_rows(a, 0, rows);
+}
+
 void layer_norm_grad(const float* dy, const float* x, const float* mean, const float* rstd, const float* w, float* dx,
                      float* dw, float* db, long rows, long d) {
   NormArgs a{x, w, nullptr, dy, mean, rstd, nullptr, dx, nullptr, nullptr, nullptr, rows, d, 0.0f, false};
@@ -512,6 +457,7 @@ namespace ops {
 
 bool supported() { return false; }
 void layer_norm(const float*, const float*, const float*, float*, float*, float*, long, long, float) {}
+void layer_norm_serial(const float*, const float*, const float*, float*, float*, float*, long, long, float) {}
 void layer_norm_grad(const float*, const float*, const float*, const float*, const float*, float*, float*, float*, long,
                      long) {}
 void rms_norm(const float*, const float*, float*, float*, long, long, float) {}

@@ -14,6 +14,9 @@ enum Act { kLinear = 0, kRelu = 1, kGeluErf = 2, kGeluTanh = 3, kSilu = 4, kQuic
 // LayerNorm over rows of d: y = (x - mean) * rstd [* w] [+ b]; saves mean and rstd per row.
 void layer_norm(const float* x, const float* w, const float* b, float* y, float* mean, float* rstd, long rows, long d,
                 float eps);
+// The same on the calling thread only (inside another pool job), mean and rstd optional.
+void layer_norm_serial(const float* x, const float* w, const float* b, float* y, float* mean, float* rstd, long rows,
+                       long d, float eps);
 // dx, and dw/db (when non-null) summed over rows.
 void layer_norm_grad(const float* dy, const float* x, const float* mean, const float* rstd, const float* w, float* dx,
                      float* dw, float* db, long rows, long d);

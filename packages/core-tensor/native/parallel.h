@@ -1,5 +1,8 @@
 // rlhfkit native kernels: splitting a row loop across the sgemm's worker pool.
 #pragma once
+#include <atomic>
+#include <thread>
+
 #include "gemm.h"
 
 namespace rlhfkit {
@@ -32,5 +35,34 @@ template <typename T>
 void run_job(Job<T>& job, void (*fn)(int, void*)) {
   pool::run(job.parts, fn, &job);
 }
+
+/** All threads of one pool job meet here; spins briefly (the others are running the same job), then yields. */
+class SpinBarrier {
+ public:
+  explicit SpinBarrier(int n) : n_(n) {}
+  void wait() {
+    if (n_ <= 1) return;
+    const int gen = gen_.load(std::memory_order_acquire);
+    if (count_.fetch_add(1, std::memory_order_acq_rel) + 1 == n_) {
+      count_.store(0, std::memory_order_relaxed);
+      gen_.fetch_add(1, std::memory_order_release);
+      return;
+    }
+    for (long spins = 0; gen_.load(std::memory_order_acquire) == gen; ++spins) {
+      if (spins < 4096) {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+      } else {
+        std::this_thread::yield();
+      }
+    }
+  }
+
+ private:
+  const int n_;
+  std::atomic<int> count_{0};
+  std::atomic<int> gen_{0};
+};
 
 }  // namespace rlhfkit

@@ -22,14 +22,30 @@ struct Pool {
   std::mutex mu;
   std::condition_variable wake;
   uint64_t generation = 0;
+  std::atomic<uint64_t> published{0};  // generation, readable without the lock (workers spin on it)
   int started = 0;
   void (*fn)(int, void*) = nullptr;
   void* ctx = nullptr;
   int n = 0;
+  bool elastic = false;
   std::atomic<int> pending{0};
   std::mutex done_mu;
   std::condition_variable done;
+  // Elastic jobs: workers join while `open_gen` is their job's generation (0: closed); the caller waits only for
+  // those that joined (`active`).
+  std::atomic<uint64_t> open_gen{0};
+  std::atomic<int> active{0};
 };
+
+inline void relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+// A worker that just finished spins this many pauses (tens of microseconds) for the next job before sleeping:
+// decoding hands out a job every few tens of microseconds.
+constexpr int kLinger = 2000;
 
 Pool* the_pool() {
   static Pool* p = new Pool();
@@ -42,6 +58,8 @@ void worker_main(Pool* p, int tid) {
     void (*fn)(int, void*);
     void* ctx;
     int n;
+    bool elastic;
+    for (int i = 0; i < kLinger && p->published.load(std::memory_order_acquire) == seen; ++i) relax();
     {
       std::unique_lock<std::mutex> lk(p->mu);
       p->wake.wait(lk, [&] { return p->generation != seen; });
@@ -49,8 +67,16 @@ void worker_main(Pool* p, int tid) {
       fn = p->fn;
       ctx = p->ctx;
       n = p->n;
+      elastic = p->elastic;
+      if (elastic && tid < n) p->active.fetch_add(1, std::memory_order_acq_rel);
     }
     if (tid >= n) continue;
+    if (elastic) {
+      // A worker that woke for a job already finished must not touch its (gone) context.
+      if (p->open_gen.load(std::memory_order_acquire) == seen) fn(tid, ctx);
+      p->active.fetch_sub(1, std::memory_order_acq_rel);
+      continue;
+    }
     fn(tid, ctx);
     if (p->pending.fetch_sub(1, std::memory_order_acq_rel) == 1) {
       std::lock_guard<std::mutex> lk(p->done_mu);
@@ -87,8 +113,10 @@ void run(int n, void (*fn)(int tid, void* ctx), void* ctx) {
     p->fn = fn;
     p->ctx = ctx;
     p->n = n;
+    p->elastic = false;
     p->pending.store(n - 1, std::memory_order_release);
     ++p->generation;
+    p->published.store(p->generation, std::memory_order_release);
   }
   p->wake.notify_all();
   fn(0, ctx);
@@ -100,6 +128,39 @@ void run(int n, void (*fn)(int tid, void* ctx), void* ctx) {
   }
   std::unique_lock<std::mutex> lk(p->done_mu);
   p->done.wait(lk, [&] { return p->pending.load(std::memory_order_acquire) == 0; });
+}
+
+void run_elastic(int n, void (*fn)(int tid, void* ctx), void* ctx) {
+  if (n <= 1) {
+    fn(0, ctx);
+    return;
+  }
+  Pool* p = the_pool();
+  {
+    std::lock_guard<std::mutex> lk(p->mu);
+    while (p->started < n - 1) {
+      std::thread(worker_main, p, ++p->started).detach();
+    }
+    p->fn = fn;
+    p->ctx = ctx;
+    p->n = n;
+    p->elastic = true;
+    ++p->generation;
+    p->open_gen.store(p->generation, std::memory_order_release);
+    p->published.store(p->generation, std::memory_order_release);
+  }
+  p->wake.notify_all();
+  fn(0, ctx);
+  // Close the job to latecomers (they join under the lock, so none can slip in after this), then wait for the
+  // workers that did join: a worker the OS has not scheduled yet never holds the caller up.
+  {
+    std::lock_guard<std::mutex> lk(p->mu);
+    p->open_gen.store(0, std::memory_order_release);
+  }
+  for (long spins = 0; p->active.load(std::memory_order_acquire) > 0; ++spins) {
+    if (spins < 100000) relax();
+    else std::this_thread::yield();
+  }
 }
 
 }  // namespace pool

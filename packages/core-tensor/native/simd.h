@@ -1,6 +1,8 @@
-// rlhfkit native kernels: AVX2 vector maths (exp, erf, tanh, sigmoid, reductions); include inside an AVX2 target region.
+// rlhfkit native kernels: AVX2 vector maths (exp, erf, tanh, sigmoid, activations, reductions); include inside an AVX2 target region.
 #pragma once
 #include <immintrin.h>
+
+#include "ops.h"
 
 namespace rlhfkit {
 namespace {
@@ -128,6 +130,69 @@ inline __m256 tanh256(__m256 x) {
 inline __m256 sigmoid256(__m256 x) {
   const __m256 one = _mm256_set1_ps(1.0f);
   return _mm256_div_ps(one, _mm256_add_ps(one, exp256(_mm256_sub_ps(_mm256_setzero_ps(), x))));
+}
+
+// ---- activations by ops::Act kind (ops.h): value and slope ----------------------------------------------------
+
+constexpr float kSqrt2OverPi = 0.7978845608028654f;
+constexpr float kGeluC = 0.044715f;
+constexpr float kInvSqrt2 = 0.7071067811865476f;
+constexpr float kInvSqrt2Pi = 0.3989422804014327f;
+
+/** act(x) for 8 lanes. */
+inline __m256 act_value(__m256 x, int act) {
+  const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
+  switch (act) {
+    case ops::kRelu:
+      return _mm256_and_ps(x, _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_GT_OQ));
+    case ops::kGeluErf:
+      return _mm256_mul_ps(_mm256_mul_ps(x, half), _mm256_add_ps(erf256(_mm256_mul_ps(x, _mm256_set1_ps(kInvSqrt2))), one));
+    case ops::kGeluTanh: {
+      const __m256 inner = _mm256_mul_ps(
+          _mm256_add_ps(x, _mm256_mul_ps(_mm256_mul_ps(_mm256_mul_ps(x, x), x), _mm256_set1_ps(kGeluC))),
+          _mm256_set1_ps(kSqrt2OverPi));
+      return _mm256_mul_ps(_mm256_mul_ps(x, half), _mm256_add_ps(tanh256(inner), one));
+    }
+    case ops::kSilu:
+      return _mm256_mul_ps(x, sigmoid256(x));
+    case ops::kQuickGelu:
+      return _mm256_mul_ps(x, sigmoid256(_mm256_mul_ps(x, _mm256_set1_ps(1.702f))));
+    default:
+      return x;
+  }
+}
+
+/** act'(x) for 8 lanes. */
+inline __m256 act_slope(__m256 x, int act) {
+  const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
+  switch (act) {
+    case ops::kRelu:
+      return _mm256_and_ps(one, _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_GT_OQ));
+    case ops::kGeluErf: {
+      const __m256 cdf = _mm256_mul_ps(half, _mm256_add_ps(one, erf256(_mm256_mul_ps(x, _mm256_set1_ps(kInvSqrt2)))));
+      const __m256 pdf = _mm256_mul_ps(_mm256_set1_ps(kInvSqrt2Pi), exp256(_mm256_mul_ps(_mm256_mul_ps(x, x), _mm256_set1_ps(-0.5f))));
+      return _mm256_fmadd_ps(x, pdf, cdf);
+    }
+    case ops::kGeluTanh: {
+      const __m256 x2 = _mm256_mul_ps(x, x);
+      const __m256 inner = _mm256_mul_ps(_mm256_fmadd_ps(_mm256_mul_ps(x2, x), _mm256_set1_ps(kGeluC), x), _mm256_set1_ps(kSqrt2OverPi));
+      const __m256 t = tanh256(inner);
+      const __m256 du = _mm256_mul_ps(_mm256_set1_ps(kSqrt2OverPi), _mm256_fmadd_ps(_mm256_set1_ps(3.0f * kGeluC), x2, one));
+      // 0.5 (1 + t) + 0.5 x (1 - t^2) du
+      return _mm256_fmadd_ps(_mm256_mul_ps(_mm256_mul_ps(half, x), _mm256_fnmadd_ps(t, t, one)), du, _mm256_mul_ps(half, _mm256_add_ps(one, t)));
+    }
+    case ops::kSilu: {
+      const __m256 s = sigmoid256(x);
+      return _mm256_mul_ps(s, _mm256_fmadd_ps(x, _mm256_sub_ps(one, s), one));
+    }
+    case ops::kQuickGelu: {
+      const __m256 k = _mm256_set1_ps(1.702f);
+      const __m256 s = sigmoid256(_mm256_mul_ps(x, k));
+      return _mm256_fmadd_ps(_mm256_mul_ps(x, k), _mm256_mul_ps(s, _mm256_sub_ps(one, s)), s);
+    }
+    default:
+      return one;
+  }
 }
 
 }  // namespace

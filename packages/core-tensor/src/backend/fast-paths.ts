@@ -19,6 +19,8 @@ export const wasmFastPaths = {
    * cross-entropy, AdamW, embedding gradient) wherever the native matmul runs.
    */
   nativeOps: true,
+  /** Each decoding step of OPT/GPT-2 as one native call on weights packed per KV cache (native-decode.ts). */
+  nativeDecode: true,
 };
 
 export type WasmFastPath = keyof typeof wasmFastPaths;

@@ -1,5 +1,6 @@
 // Checks backend choice: option/env parsing, clear errors, the auto fallback to wasm, printing once, idempotence.
 import * as tf from '@tensorflow/tfjs';
+import { setWasmFastPaths } from './fast-paths';
 import { BackendInfo, currentBackendInfo, initBackend, resolveChoice, resolveThreads } from './init-backend';
 
 // Simulate a tfjs upgrade that breaks the threads patch; the real patch is exercised in wasm-threads.spec.ts.
@@ -74,11 +75,14 @@ describe('initBackend', () => {
 
   test('auto falls through the missing tfjs-node packages to wasm with its kernels, and prints one line', async () => {
     const err = captureStderr();
+    // Without the native kernels XNNPACK asks for the 2 threads (and the simulated patch failure happens).
+    const prev = setWasmFastPaths({ nativeMatMul: false });
     try {
       info = await initBackend({ threads: 2 });
       await initBackend();
     } finally {
       err.restore();
+      setWasmFastPaths(prev);
     }
     printed = err.lines;
     expect(info.name).toBe('wasm');

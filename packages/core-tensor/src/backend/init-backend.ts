@@ -30,7 +30,7 @@ export interface BackendInfo {
   notes: string[];
   /** wasm only: the kernels registered by registerWasmKernels. */
   wasmKernels?: WasmKernelReport;
-  /** wasm only: threads of the native matmul when it runs with more threads than XNNPACK (workload 'train'). */
+  /** wasm only: threads of the native kernels when they run with more threads than XNNPACK. */
   nativeMatMulThreads?: number;
 }
 
@@ -44,12 +44,18 @@ export interface InitBackendOptions {
    */
   threads?: number;
   /**
-   * What the process mostly does. 'train' with more than one thread on wasm: when the native matmul is available
-   * it gets all the threads and XNNPACK runs on one (XNNPACK's worker spins after every small op and competes
-   * with the matmul threads; a training step of the benchmark model was ~14% faster so on 2 cores). 'generate'
-   * (the default) gives both the threads: decoding's small matmuls stay on threaded XNNPACK, which is faster there.
+   * What the process mostly does ('generate' by default). Either way, with more than one thread on wasm and the
+   * native kernels available, they get all the threads and XNNPACK runs on one: XNNPACK's worker spins after every
+   * small op and competes with the native threads (a training step of the benchmark model was ~14% faster so on 2
+   * cores, and batch-8 decoding with the native step 1.5x faster: 1676-1839 vs 1139-1235 tokens/s, 3 alternated
+   * runs on a loaded 2-core machine). Without the native kernels XNNPACK keeps all the threads.
    */
   workload?: 'train' | 'generate';
+  /**
+   * XNNPACK's own threads on wasm, overriding the split above (specs: threaded wasm, i.e. a SharedArrayBuffer heap,
+   * next to the native kernels). Default: 1 when the native kernels take `threads`, else `threads`.
+   */
+  xnnpackThreads?: number;
   /** Do not print the one-line backend summary to stderr. */
   quiet?: boolean;
 }
@@ -164,7 +170,7 @@ function describe(info: BackendInfo): string {
   switch (info.name) {
     case 'wasm':
       return `wasm (${info.simd ? 'simd' : 'no simd'}, ${info.threads} thread${info.threads === 1 ? '' : 's'}` +
-        `${info.nativeMatMulThreads != null ? `, native matmul ${info.nativeMatMulThreads} threads` : ''})`;
+        `${info.nativeMatMulThreads != null ? `, native kernels ${info.nativeMatMulThreads} threads` : ''})`;
     case 'cpu':
       return 'cpu (pure JS reference kernels, slow)';
     case 'node':
@@ -208,12 +214,13 @@ async function start(opts: InitBackendOptions, choice: BackendChoice, from: stri
       const wasmKernels = registerWasmKernels();
       configureNativeMatMul({ threads });
       // Building (or loading) the native kernel here, before timing starts, is what the first large matmul would do.
-      const splitThreads = threads > 1 && opts.workload === 'train' && wasmFastPaths.nativeMatMul && nativeGemmAddon() != null;
+      const splitThreads = threads > 1 && wasmFastPaths.nativeMatMul && nativeGemmAddon() != null;
+      const xnnpack = opts.xnnpackThreads != null ? Math.max(1, Math.min(MAX_WASM_THREADS, Math.floor(opts.xnnpackThreads))) : splitThreads ? 1 : threads;
       try {
-        const w = await startWasm(splitThreads ? 1 : threads, notes, Boolean(opts.quiet));
-        if (!splitThreads) return { ...base, name, tfjsBackend: tf.getBackend(), simd: w.simd, threads: w.threads, wasmKernels };
+        const w = await startWasm(xnnpack, notes, Boolean(opts.quiet));
+        if (!splitThreads || xnnpack > 1) return { ...base, name, tfjsBackend: tf.getBackend(), simd: w.simd, threads: w.threads, wasmKernels };
         const nativeThreads = nativeMatMulStatus().threads ?? threads;
-        notes.push(`training: the native matmul runs on ${nativeThreads} threads, the other wasm kernels on 1`);
+        notes.push(`the native kernels run on ${nativeThreads} threads, the other wasm kernels on 1`);
         return { ...base, name, tfjsBackend: tf.getBackend(), simd: w.simd, threads: w.threads, wasmKernels, nativeMatMulThreads: nativeThreads };
       } catch (e) {
         if (choice !== 'auto') throw explicitFailure(choice, from, firstLine(e));

@@ -172,7 +172,7 @@ run('native sgemm build', () => {
       const ng = require(${dir('native-gemm.ts')});
       const wi = require(${dir('wasm-internals.ts')});
       (async () => {
-        const info = await initBackend({ threads: 2, quiet: true });
+        const info = await initBackend({ threads: 2, xnnpackThreads: 2, quiet: true });
         const [m, k, n] = [260, 140, 180]; // over the threaded-wasm threshold (NATIVE_MATMUL_MIN_MACS_THREADED)
         const av = Float32Array.from({ length: m * k }, (_, i) => Math.sin(i));
         const bv = Float32Array.from({ length: k * n }, (_, i) => Math.cos(i));

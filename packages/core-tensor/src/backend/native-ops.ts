@@ -26,6 +26,10 @@ export interface NativeOpsAddon extends NativeGemmAddon {
     heap: Float32Array, dout: number, q: number, ldq: number, k: number, ldk: number, v: number, ldv: number, probs: number,
     dq: number, dk: number, dv: number, b: number, t: number, heads: number, hd: number, divisor: number,
   ): void;
+  /** W(p, j) = heap[src + p*rsb + j*csb] (k x n) into decoding's panels of nr columns at dst. */
+  packPanels(heap: Float32Array, src: number, rsb: number, csb: number, k: number, n: number, nr: number, dst: number): void;
+  /** One decoding step (layouts of plan and step: native/addon-decode.cc). */
+  decodeStep(heap: Float32Array, plan: Float64Array, step: Float64Array): void;
 }
 
 /**

@@ -5,6 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from './init-backend';
+import { setWasmFastPaths } from './fast-paths';
 import { nativeCompiler } from './native-build';
 import { defaultWasmThreadFiles, patchForWasmThreads, rewriteWorkerSource, WORKER_BLOB_LOAD } from './wasm-threads';
 
@@ -40,11 +41,12 @@ describe('wasm threads in Node', () => {
   test('a plain node process with 2 threads computes exactly and exits by itself', () => {
     const child = path.join(__dirname, 'wasm-threads.child.ts');
     const started = Date.now();
+    // Without the native kernels, so that XNNPACK itself runs on the 2 threads.
     const r = spawnSync(process.execPath, ['--import', 'tsx', child, '2'], {
-      cwd: path.resolve(__dirname, '../../../..'), encoding: 'utf8', timeout: 60_000,
+      cwd: path.resolve(__dirname, '../../../..'), encoding: 'utf8', timeout: 60_000, env: { ...process.env, RLHFKIT_NATIVE: '0' },
     });
     expect(r.error).toBeUndefined(); // a timeout (workers keeping Node alive) shows up here
-    expect(r.stderr).toBe('');
+    expect(r.stderr).toBe('rlhfkit: native matmul off (RLHFKIT_NATIVE=0); matmuls stay on XNNPACK\n');
     expect(r.status).toBe(0);
     const out = JSON.parse(r.stdout.trim()) as { name: string; threads: number; maxErr: number; embeddingGrad: number[] };
     expect(out).toMatchObject({ name: 'wasm', threads: 2, maxErr: 0 });
@@ -52,7 +54,7 @@ describe('wasm threads in Node', () => {
     expect(Date.now() - started).toBeLessThan(30_000);
   });
 
-  test("workload 'train': the native matmul takes the threads and XNNPACK runs on 1; without the native kernel both stay at 2", () => {
+  test('with the native kernels they take the threads and XNNPACK runs on 1 (training and generation); without them XNNPACK keeps 2', () => {
     const child = path.join(__dirname, 'wasm-threads.child.ts');
     const spawn = (env: NodeJS.ProcessEnv) => spawnSync(process.execPath, ['--import', 'tsx', child, '2', 'train'], {
       cwd: path.resolve(__dirname, '../../../..'), encoding: 'utf8', timeout: 120_000, env: { ...process.env, ...env },
@@ -73,11 +75,18 @@ describe('wasm threads in Node', () => {
     const out = JSON.parse(on.stdout.trim()) as { threads: number; nativeMatMulThreads?: number; notes: string[]; maxErr: number; embeddingGrad: number[] };
     expect(out).toMatchObject({ threads: 1, nativeMatMulThreads: 2, maxErr: 0 });
     expect(out.embeddingGrad).toEqual([0, 0, 2, 2, 0, 0, 1, 1]);
-    expect(out.notes).toContain('training: the native matmul runs on 2 threads, the other wasm kernels on 1');
+    expect(out.notes).toContain('the native kernels run on 2 threads, the other wasm kernels on 1');
+    const gen = spawnSync(process.execPath, ['--import', 'tsx', child, '2'], {
+      cwd: path.resolve(__dirname, '../../../..'), encoding: 'utf8', timeout: 120_000, env: { ...process.env, RLHFKIT_NATIVE: '', RLHFKIT_NATIVE_THREADS: '' },
+    });
+    expect(gen.status).toBe(0);
+    expect(JSON.parse(gen.stdout.trim())).toMatchObject({ threads: 1, nativeMatMulThreads: 2, maxErr: 0 });
   });
 
   test('inside jest too: 2 threads start, match the single-threaded answer, and the backend shuts down', async () => {
+    setWasmFastPaths({ nativeMatMul: false }); // XNNPACK itself on the 2 threads
     const info = await initBackend({ threads: 2, quiet: true });
+    setWasmFastPaths({ nativeMatMul: true });
     expect(info.threads).toBe(2);
     const a = tf.tensor2d(Array.from({ length: 128 * 96 }, (_, i) => ((i * 13) % 11) - 5), [128, 96]);
     const b = tf.tensor2d(Array.from({ length: 96 * 72 }, (_, i) => ((i * 7) % 9) - 4), [96, 72]);

@@ -152,7 +152,8 @@ export async function generate(model: CausalLM, input: GenerateInput, config: Ge
         if (!Number.isFinite(host[b])) throw new NonFiniteLogitsError(step, null);
         chosen = Array.from(host.subarray(0, b));
       } else {
-        const host = new Float32Array(await logits.data());
+        // data() is already a fresh host copy: the one copy of the vocabulary rows per step.
+        const host = (await logits.data()) as Float32Array;
         logits.dispose();
         const bad = firstNonFiniteRow(host, vocab);
         if (bad !== null) throw new NonFiniteLogitsError(step, bad);

@@ -25,11 +25,50 @@ export function applyTemperature(scores: Float32Array, temperature: number): voi
   for (let i = 0; i < scores.length; i++) scores[i] /= temperature;
 }
 
+// Per-row scratch reused across rows and steps: sampling allocates nothing vocabulary-sized per row.
+let scratch32 = new Float32Array(0);
+let scratch64 = new Float64Array(0);
+
+function scratchF32(n: number): Float32Array {
+  if (scratch32.length < n) scratch32 = new Float32Array(n);
+  return scratch32.subarray(0, n);
+}
+
+/** The k-th largest of `a` (1-based), reordering `a` (Hoare quickselect, median-of-three pivots). */
+function kthLargest(a: Float32Array, k: number): number {
+  let lo = 0;
+  let hi = a.length - 1;
+  const want = a.length - k; // its index in ascending order
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const x = a[lo], y = a[mid], z = a[hi];
+    const pivot = x < y ? (y < z ? y : x < z ? z : x) : (x < z ? x : y < z ? z : y);
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (a[i] < pivot) i++;
+      while (a[j] > pivot) j--;
+      if (i <= j) {
+        const t = a[i];
+        a[i] = a[j];
+        a[j] = t;
+        i++;
+        j--;
+      }
+    }
+    if (want <= j) hi = j;
+    else if (want >= i) lo = i;
+    else return a[want];
+  }
+  return a[want];
+}
+
 /** HF TopKLogitsWarper: scores below the k-th largest become -inf (ties with it stay). In place. */
 export function applyTopK(scores: Float32Array, k: number): void {
   if (k <= 0 || k >= scores.length) return;
-  const sorted = Float32Array.from(scores).sort(); // ascending; NaN-free logits assumed
-  const kth = sorted[sorted.length - k];
+  const work = scratchF32(scores.length);
+  work.set(scores);
+  const kth = kthLargest(work, k); // NaN-free logits assumed (generate checks them first)
   for (let i = 0; i < scores.length; i++) if (scores[i] < kth) scores[i] = -Infinity;
 }
 
@@ -73,7 +112,8 @@ export function argmax(scores: ArrayLike<number>): number {
 export function sampleFromScores(scores: Float32Array, rng: Rng): number {
   let max = -Infinity;
   for (let i = 0; i < scores.length; i++) if (scores[i] > max) max = scores[i];
-  const w = new Float64Array(scores.length);
+  if (scratch64.length < scores.length) scratch64 = new Float64Array(scores.length);
+  const w = scratch64.subarray(0, scores.length);
   for (let i = 0; i < scores.length; i++) w[i] = scores[i] === -Infinity ? 0 : Math.exp(scores[i] - max);
   return rng.categorical(w);
 }

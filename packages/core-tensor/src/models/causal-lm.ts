@@ -4,7 +4,8 @@ import type { HostTensor, StateDict } from '../io/host-tensor';
 import { Rng } from '../rng';
 import type { ModelConfig, RawConfig } from './config';
 import { ModuleFactory } from './factory';
-import { KVCache } from './kv-cache';
+import { canUseNativeDecode, nativeDecodeStep, type DecodeSpec } from '../backend/native-decode';
+import { growInPlace, KVCache } from './kv-cache';
 import type { Linear } from './linear';
 import { arangePositions, causalBias, checkRange, combineBias, paddingBias, toIntTensor, toMaskTensor } from './masks';
 import { ParamStore, toHfLayout, type WeightSource } from './params';
@@ -119,6 +120,13 @@ export abstract class CausalLM {
   }
   /** Frees architecture-owned tensors that are not parameters (rotary tables). */
   protected disposeExtra(): void {}
+  /**
+   * The model as the native decoding step reads it (backend/native-decode.ts), or null when that step cannot run
+   * it (an architecture without one, adapters on its linear layers, projections it lacks).
+   */
+  protected decodeSpec(): DecodeSpec | null {
+    return null;
+  }
 
   // ---- forward -------------------------------------------------------------------------------------------
 
@@ -231,6 +239,8 @@ export abstract class CausalLM {
     cache: KVCache,
     headT: tf.Tensor2D | null,
   ): tf.Tensor2D {
+    const native = this.nativeStep(ids, positionIds, paddingBiasRows, cache);
+    if (native != null) return native;
     return tf.tidy(() => {
       const [b, q] = ids.shape;
       const past = cache.length;
@@ -244,6 +254,25 @@ export abstract class CausalLM {
       cache.batch = b;
       return tf.reshape(logits, [b, this.config.vocabSize]) as tf.Tensor2D; // [b, vocab]
     });
+  }
+
+  /**
+   * One token per row as a single native call (wasm with the native kernels, eval mode, an architecture that has a
+   * decodeSpec): the same logits as the layers below, within float32 rounding; null when it does not apply.
+   */
+  private nativeStep(ids: tf.Tensor2D, positionIds: tf.Tensor2D, paddingBiasRows: tf.Tensor4D | null, cache: KVCache): tf.Tensor2D | null {
+    const [b, q] = ids.shape;
+    if (q !== 1 || this.training || cache.length === 0 || (cache.batch !== null && cache.batch !== b) || !canUseNativeDecode()) return null;
+    const spec = this.decodeSpec();
+    if (spec == null) return null;
+    const past = cache.length;
+    this.checkLength(past + 1);
+    const logits = nativeDecodeStep(spec, cache.nativeDecode, cache.layers, past, growInPlace, ids, positionIds, paddingBiasRows);
+    if (logits == null) return null;
+    for (const kv of cache.layers) kv.length = past + 1;
+    cache.length = past + 1;
+    cache.batch = b;
+    return logits;
   }
 
   private runBody(

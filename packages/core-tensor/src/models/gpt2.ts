@@ -4,6 +4,9 @@ import { getActivation, type Activation } from './activations';
 import { attentionFromRows } from './attention';
 import { CausalLM, type BuildOptions } from './causal-lm';
 import { parseGpt2Config, type Gpt2Config } from './config';
+import { NATIVE_ACTIVATIONS } from '../backend/native-ops';
+import type { DecodeLayer, DecodeSpec } from '../backend/native-decode';
+import { allPresent, decodeColumns, decodeLinear, tiedHead } from './decode-spec';
 import type { Embedding } from './embedding';
 import type { ModuleFactory } from './factory';
 import type { Linear } from './linear';
@@ -37,6 +40,18 @@ class Gpt2Block implements DecoderLayer {
 
   parameters(): Map<string, tf.Variable> {
     return this.f.paramsUnder(this.name);
+  }
+
+  /** This block for the native decoding step (q, k, v as column ranges of c_attn), or null with adapters. */
+  decodeLayer(): DecodeLayer | null {
+    const d = this.c.hiddenSize;
+    const lins = allPresent([
+      decodeColumns(this.cAttn, 0, d), decodeColumns(this.cAttn, d, d), decodeColumns(this.cAttn, 2 * d, d),
+      decodeLinear(this.attnCProj), decodeLinear(this.cFc), decodeLinear(this.mlpCProj),
+    ]);
+    if (lins == null) return null;
+    const [q, k, v, o, fc1, fc2] = lins;
+    return { ln1: { w: this.ln1.weight, b: this.ln1.bias }, ln2: { w: this.ln2.weight, b: this.ln2.bias }, q, k, v, o, fc1, fc2, divisor: this.scoreDivisor };
   }
 
   apply(hidden: tf.Tensor3D, ctx: LayerContext, kv?: LayerKV): tf.Tensor3D {
@@ -90,6 +105,19 @@ export class Gpt2LMHeadModel extends CausalLM {
 
   protected untiedHead(): Linear | null {
     return this.head;
+  }
+
+  protected override decodeSpec(): DecodeSpec | null {
+    const c = this.config;
+    const act = NATIVE_ACTIVATIONS[c.activation];
+    if (act == null) return null;
+    const layers = allPresent(this.layers.map((l) => (l as Gpt2Block).decodeLayer()));
+    const head = this.head != null ? decodeLinear(this.head) : c.tieWordEmbeddings ? tiedHead(this.wte.weight) : null;
+    if (layers == null || head == null) return null;
+    return {
+      d: c.hiddenSize, heads: c.numHeads, headDim: c.headDim, ffn: c.nInner, vocab: c.vocabSize, act, preLn: true, eps: c.layerNormEpsilon,
+      qScale: 1, tok: this.wte.weight, pos: this.wpe.weight, posOffset: 0, finalLn: { w: this.lnF.weight, b: this.lnF.bias }, head, layers,
+    };
   }
 
   protected override positionRange(): [number, number] {

@@ -1,6 +1,7 @@
 // Key/value cache for incremental decoding: per-layer keys and values, plus the running mask.
 import * as tf from '@tensorflow/tfjs';
 import { canWriteInPlace, writeRows } from '../backend/kv-write';
+import { NativeDecodeState } from '../backend/native-decode';
 import type { LayerKV } from './types';
 
 /**
@@ -37,19 +38,17 @@ function unbufferLayerKV(kv: LayerKV): void {
 }
 
 /**
- * Appends in place when the backend allows it (wasm): the cache becomes a buffer with room for kv.capacity
- * positions (doubling when full) and this step's keys/values are copied into it; nothing else is copied.
- * Returns the buffers and the filled length, or null when it cannot (then use appendToLayerKV).
+ * Makes a layer's cache a buffer [b, h, cap, d] with room for `needed` positions: an exact cache or a full buffer
+ * moves into a bigger one once (room for kv.capacity positions, doubling when full). False when the cache has
+ * another batch, head count or head size, or the backend cannot write in place.
  */
-export function appendInPlace(kv: LayerKV, k: tf.Tensor4D, v: tf.Tensor4D): { k: tf.Tensor4D; v: tf.Tensor4D; length: number } | null {
-  if (!canWriteInPlace()) return null;
-  const [b, h, q, d] = k.shape;
+export function growInPlace(kv: LayerKV, b: number, h: number, d: number, needed: number): boolean {
+  if (!canWriteInPlace()) return false;
   const past = kv.length ?? (kv.k ? kv.k.shape[2] : 0);
-  if (kv.k && (kv.k.shape[0] !== b || kv.k.shape[1] !== h || kv.k.shape[3] !== d)) return null;
+  if (kv.k && (kv.k.shape[0] !== b || kv.k.shape[1] !== h || kv.k.shape[3] !== d)) return false;
   const room = kv.length !== undefined && kv.k ? kv.k.shape[2] : 0;
-  if (past + q > room) {
-    // (Re)allocate: the exact cache or a full buffer moves into a bigger buffer once.
-    const cap = Math.max(kv.capacity ?? 0, past + q, 2 * room);
+  if (needed > room) {
+    const cap = Math.max(kv.capacity ?? 0, needed, 2 * room);
     const grow = (old: tf.Tensor4D | null): tf.Tensor4D => {
       const buf = tf.keep(tf.zeros([b, h, cap, d]) as tf.Tensor4D);
       if (old) writeRows(buf, old, 0, past);
@@ -58,7 +57,20 @@ export function appendInPlace(kv: LayerKV, k: tf.Tensor4D, v: tf.Tensor4D): { k:
     };
     kv.k = grow(kv.k);
     kv.v = grow(kv.v);
+    kv.length = past;
   }
+  return true;
+}
+
+/**
+ * Appends in place when the backend allows it (wasm): the cache becomes a buffer with room for kv.capacity
+ * positions (doubling when full) and this step's keys/values are copied into it; nothing else is copied.
+ * Returns the buffers and the filled length, or null when it cannot (then use appendToLayerKV).
+ */
+export function appendInPlace(kv: LayerKV, k: tf.Tensor4D, v: tf.Tensor4D): { k: tf.Tensor4D; v: tf.Tensor4D; length: number } | null {
+  const [b, h, q, d] = k.shape;
+  const past = kv.length ?? (kv.k ? kv.k.shape[2] : 0);
+  if (!growInPlace(kv, b, h, d, past + q)) return null;
   writeRows(kv.k as tf.Tensor4D, k, past, q);
   writeRows(kv.v as tf.Tensor4D, v, past, q);
   kv.length = past + q;
@@ -74,6 +86,8 @@ export class KVCache {
   batch: number | null = null;
   /** Expected total length (prompt + new tokens); decoding preallocates this much room in each layer. */
   capacity = 0;
+  /** The native decoder's packed weights for this generation (backend/native-decode.ts), freed with the cache. */
+  readonly nativeDecode = new NativeDecodeState();
 
   constructor(numLayers: number) {
     this.layers = Array.from({ length: numLayers }, () => ({ k: null, v: null }));
@@ -105,5 +119,6 @@ export class KVCache {
     this.mask = null;
     this.length = 0;
     this.batch = null;
+    this.nativeDecode.dispose();
   }
 }

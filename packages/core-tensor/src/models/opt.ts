@@ -4,6 +4,9 @@ import { getActivation, type Activation } from './activations';
 import { attentionFromRows } from './attention';
 import { CausalLM, type BuildOptions } from './causal-lm';
 import { parseOptConfig, type OptConfig } from './config';
+import { NATIVE_ACTIVATIONS } from '../backend/native-ops';
+import type { DecodeLayer, DecodeSpec } from '../backend/native-decode';
+import { allPresent, decodeLinear, tiedHead } from './decode-spec';
 import type { Embedding } from './embedding';
 import type { ModuleFactory } from './factory';
 import type { Linear } from './linear';
@@ -44,6 +47,15 @@ class OptDecoderLayer implements DecoderLayer {
 
   parameters(): Map<string, tf.Variable> {
     return this.f.paramsUnder(this.name);
+  }
+
+  /** This block for the native decoding step, or null when a linear layer has an adapter. */
+  decodeLayer(): DecodeLayer | null {
+    const lins = allPresent([this.qProj, this.kProj, this.vProj, this.outProj, this.fc1, this.fc2].map(decodeLinear));
+    if (lins == null) return null;
+    const [q, k, v, o, fc1, fc2] = lins;
+    const ln = (n: LayerNorm): DecodeLayer['ln1'] => ({ w: n.weight, b: n.bias });
+    return { ln1: ln(this.selfAttnLayerNorm), ln2: ln(this.finalLayerNorm), q, k, v, o, fc1, fc2, divisor: 1 };
   }
 
   apply(hidden: tf.Tensor3D, ctx: LayerContext, kv?: LayerKV): tf.Tensor3D {
@@ -117,6 +129,21 @@ export class OptForCausalLM extends CausalLM {
 
   protected untiedHead(): Linear | null {
     return this.head;
+  }
+
+  /** OPT without project_in/out (word_embed_proj_dim = hidden_size), with a native activation and no adapters. */
+  protected override decodeSpec(): DecodeSpec | null {
+    const c = this.config;
+    const act = NATIVE_ACTIVATIONS[c.activation];
+    if (this.projectIn != null || this.projectOut != null || act == null) return null;
+    const layers = allPresent(this.layers.map((l) => (l as OptDecoderLayer).decodeLayer()));
+    const head = this.head != null ? decodeLinear(this.head) : c.tieWordEmbeddings ? tiedHead(this.embedTokens.weight) : null;
+    if (layers == null || head == null) return null;
+    return {
+      d: c.hiddenSize, heads: c.numHeads, headDim: c.headDim, ffn: c.ffnDim, vocab: c.vocabSize, act, preLn: c.doLayerNormBefore, eps: 1e-5,
+      qScale: Math.pow(c.headDim, -0.5), tok: this.embedTokens.weight, pos: this.embedPositions.weight, posOffset: POSITION_OFFSET,
+      finalLn: this.finalLayerNorm != null ? { w: this.finalLayerNorm.weight, b: this.finalLayerNorm.bias } : null, head, layers,
+    };
   }
 
   /** HF: cumsum(mask)*mask - 1, the new tokens' slice; without a mask, past..past+q-1. */
