@@ -20,12 +20,33 @@ struct State {
   int threads = 1;
 };
 
+const KernelSet* find_set(const char* name) {
+  KernelChoice sets[8];
+  const int n = kernel_sets(sets, 8);
+  for (int i = 0; i < n; ++i) {
+    if (sets[i].supported && std::strcmp(sets[i].set->name, name) == 0) return sets[i].set;
+  }
+  return nullptr;
+}
+
+/** Whether this CPU runs the AVX-512 set and it agrees with the AVX2 set here (checked once). */
+bool avx512_verified() {
+  static const bool ok = [] {
+    const KernelSet* a = find_set("avx512f");
+    const KernelSet* b = find_set("avx2+fma");
+    if (a == nullptr || b == nullptr) return false;
+    std::lock_guard<std::mutex> lock(native_mutex());
+    return kernels_agree(*a, *b);
+  }();
+  return ok;
+}
+
 State& state() {
   static State* s = [] {
     State* st = new State();
     st->nsets = kernel_sets(st->sets, 8);
     for (int i = 0; i < st->nsets; ++i) {
-      if (st->sets[i].supported) {
+      if (st->sets[i].supported && std::strcmp(st->sets[i].set->name, "avx512f") != 0) {
         st->active = st->sets[i].set;
         break;
       }
@@ -144,14 +165,15 @@ napi_value SetThreads(napi_env env, napi_callback_info info) {
 }
 
 /**
- * Whether 'auto' may pick this set. The AVX-512 kernels are compiled and inspected but have not yet run on an
- * AVX-512 machine of ours (the development VMs expose AVX2+FMA only), so 'auto' takes them only with
- * RLHFKIT_NATIVE_AVX512=1; naming them (RLHFKIT_NATIVE_KERNEL=avx512f) always works.
+ * Whether 'auto' may pick this set. The AVX-512 set first checks itself against the AVX2 set on this machine
+ * (kernels_agree, once per process) and is passed over, for AVX2, if they disagree or RLHFKIT_NATIVE_AVX512=0;
+ * naming a set (RLHFKIT_NATIVE_KERNEL=avx512f) always works.
  */
 bool auto_may_pick(const KernelSet* set) {
   if (std::strcmp(set->name, "avx512f") != 0) return true;
-  const char* opt_in = std::getenv("RLHFKIT_NATIVE_AVX512");
-  return opt_in != nullptr && std::strcmp(opt_in, "1") == 0;
+  const char* opt = std::getenv("RLHFKIT_NATIVE_AVX512");
+  if (opt != nullptr && std::strcmp(opt, "0") == 0) return false;
+  return avx512_verified();
 }
 
 /** setKernel(name): 'auto' (the best verified set this CPU runs) or one kernel set's name; returns the active name. */
@@ -201,6 +223,9 @@ napi_value Info(napi_env env, napi_callback_info) {
     CHECK_NAPI(napi_set_named_property(env, e, "mr", v));
     CHECK_NAPI(napi_create_int32(env, st.sets[i].set->nr, &v));
     CHECK_NAPI(napi_set_named_property(env, e, "nr", v));
+    const bool is512 = std::strcmp(st.sets[i].set->name, "avx512f") == 0;
+    CHECK_NAPI(napi_get_boolean(env, st.sets[i].supported && (!is512 || avx512_verified()), &v));
+    CHECK_NAPI(napi_set_named_property(env, e, "verified", v));
     CHECK_NAPI(napi_set_element(env, list, i, e));
   }
   CHECK_NAPI(napi_set_named_property(env, out, "kernels", list));
@@ -232,6 +257,30 @@ napi_value Stats(napi_env env, napi_callback_info) {
   return list;
 }
 
+/** checkKernels(candidate, reference): kernels_agree on two kernel sets this CPU runs, by name (specs). */
+napi_value CheckKernels(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK_NAPI(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  char a[64] = {0}, b[64] = {0};
+  size_t got = 0;
+  if (argc != 2 || napi_get_value_string_utf8(env, argv[0], a, sizeof(a), &got) != napi_ok ||
+      napi_get_value_string_utf8(env, argv[1], b, sizeof(b), &got) != napi_ok) {
+    return throw_error(env, "checkKernels takes two kernel set names");
+  }
+  const KernelSet* ka = find_set(a);
+  const KernelSet* kb = find_set(b);
+  if (ka == nullptr || kb == nullptr) return throw_error(env, "checkKernels: unknown or unsupported kernel set");
+  bool ok;
+  {
+    std::lock_guard<std::mutex> lock(native_mutex());
+    ok = kernels_agree(*ka, *kb);
+  }
+  napi_value out;
+  CHECK_NAPI(napi_get_boolean(env, ok, &out));
+  return out;
+}
+
 napi_value ResetStats(napi_env env, napi_callback_info) {
   std::lock_guard<std::mutex> lock(native_mutex());
   stats::reset();
@@ -246,6 +295,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"stats", nullptr, Stats, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"resetStats", nullptr, ResetStats, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"checkKernels", nullptr, CheckKernels, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return nullptr;
   if (!register_ops(env, exports)) return nullptr;

@@ -328,4 +328,52 @@ bool gemm_batch_locked(const KernelSet& ks, const GemmProblem* problems, long co
   return true;
 }
 
+namespace {
+
+/** Deterministic values in [-1, 1) (an LCG), so both kernel sets see the same operands. */
+void fill(float* p, long n, uint32_t seed) {
+  for (long i = 0; i < n; ++i) {
+    seed = seed * 1664525u + 1013904223u;
+    p[i] = static_cast<float>(seed >> 8) / 8388608.0f - 1.0f;
+  }
+}
+
+}  // namespace
+
+bool kernels_agree(const KernelSet& candidate, const KernelSet& reference) {
+  // Products that cross every blocking edge: ragged rows and columns, k over one cache block, both transposes, a
+  // single row, k = 1, bias and relu in the last pass.
+  struct Case {
+    long m, n, k;
+    bool ta, tb, bias, relu;
+  };
+  const Case cases[] = {{37, 45, 300, false, false, true, false}, {1, 70, 33, false, true, false, false},
+                        {29, 3, 17, true, false, true, true},     {13, 65, 1, true, true, false, false},
+                        {150, 40, 20, false, false, false, true}, {8, 520, 64, false, true, true, false}};
+  for (const Case& c : cases) {
+    const long asz = c.m * c.k, bsz = c.k * c.n, csz = c.m * c.n;
+    float* buf = static_cast<float*>(std::malloc(sizeof(float) * (asz + bsz + c.n + 2 * csz)));
+    if (buf == nullptr) return false;
+    float *a = buf, *b = a + asz, *bias = b + bsz, *c1 = bias + c.n, *c2 = c1 + csz;
+    fill(a, asz, 1u + static_cast<uint32_t>(c.m));
+    fill(b, bsz, 7u + static_cast<uint32_t>(c.n));
+    fill(bias, c.n, 11u);
+    GemmProblem g{a, c.ta ? 1 : c.k, c.ta ? c.m : 1, b, c.tb ? 1 : c.n, c.tb ? c.k : 1, c1, c.n,
+                  c.bias ? bias : nullptr, c.relu, c.m, c.n, c.k};
+    bool ok = gemm_batch_locked(candidate, &g, 1, 1);
+    g.c = c2;
+    ok = ok && gemm_batch_locked(reference, &g, 1, 1);
+    double worst = 0, scale = 1;
+    for (long i = 0; ok && i < csz; ++i) {
+      const double d = c1[i] > c2[i] ? c1[i] - c2[i] : c2[i] - c1[i];
+      if (!(d == d)) ok = false;  // NaN
+      worst = d > worst ? d : worst;
+      scale = c2[i] > scale ? c2[i] : -c2[i] > scale ? -c2[i] : scale;
+    }
+    std::free(buf);
+    if (!ok || worst > 1e-5 * scale) return false;
+  }
+  return true;
+}
+
 }  // namespace rlhfkit

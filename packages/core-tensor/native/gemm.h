@@ -52,6 +52,12 @@ struct GemmProblem {
  */
 bool gemm_batch(const KernelSet& ks, const GemmProblem* problems, long count, int threads);
 
+/**
+ * Whether `candidate` computes what `reference` does (relative 1e-5) on products crossing every blocking edge; the
+ * AVX-512 set checks itself against AVX2 this way before 'auto' picks it. Call with native_mutex() held.
+ */
+bool kernels_agree(const KernelSet& candidate, const KernelSet& reference);
+
 /** gemm_batch without taking the process-wide lock: for callers that already hold native_mutex(). */
 bool gemm_batch_locked(const KernelSet& ks, const GemmProblem* problems, long count, int threads);
 

@@ -9,6 +9,8 @@ import * as path from 'node:path';
 export interface NativeKernelInfo {
   name: string;
   supported: boolean;
+  /** Whether 'auto' may pick it here: supported, and for avx512f, equal to the AVX2 set on this machine's check. */
+  verified: boolean;
   mr: number;
   nr: number;
 }
@@ -45,6 +47,8 @@ export interface NativeGemmAddon {
   info(): NativeGemmInfo;
   stats(): NativeOpStat[];
   resetStats(): void;
+  /** Whether kernel set `candidate` computes what `reference` does on products crossing every blocking edge. */
+  checkKernels(candidate: string, reference: string): boolean;
 }
 
 export interface NativeBuildOptions {

@@ -125,11 +125,6 @@ run('native sgemm on the wasm heap', () => {
       process.stderr.write(`native-gemm.spec: this CPU cannot run ${kernel}; its case list did not run here\n`);
       return;
     }
-    // Opt-in until it has run on an AVX-512 machine (see auto_may_pick in native/addon.cc).
-    if (kernel === 'avx512f' && process.env.RLHFKIT_NATIVE_AVX512 !== '1') {
-      process.stderr.write('native-gemm.spec: avx512f is opt-in (RLHFKIT_NATIVE_AVX512=1); its case list did not run\n');
-      return;
-    }
     expect(selectNativeKernel(kernel)).toBe(kernel);
     try {
       for (const [label, aShape, bShape, ta, tb] of SHAPES) {
