@@ -119,7 +119,7 @@ describe('rlhfkit dpo CLI', () => {
 
     // The reference and beta come from the policy folder's rlhfkit_config.json.
     const e = await cli(['dpo', 'eval', '--model_name_or_path', path.join(root, 'out'), '--data_path', 'rlhfkit/demo', '--data_split', '9,1,0',
-      '--data_output_path', path.join(root, 'data'), '--max_seq_len', '48', '--per_device_eval_batch_size', '40', '--afinn_prompts', '3', '--max_new_tokens', '4', '--json']);
+      '--data_output_path', path.join(root, 'data'), '--max_seq_len', '48', '--per_device_eval_batch_size', '40', '--afinn_prompts', '3', '--max_new_tokens', '4', '--json', '--report_file', path.join(root, 'report.json')]);
     expect(e.error).toBeUndefined();
     const report = JSON.parse(e.out) as DpoEvalReport;
     expect(report.reference).toBe(model);
@@ -128,6 +128,7 @@ describe('rlhfkit dpo CLI', () => {
     expect(report.eval.acc).toBeGreaterThan(0);
     expect(report.afinn?.policy.answers).toHaveLength(3);
     expect(report.afinn?.reference.prompts).toBe(3);
+    expect(JSON.parse(fs.readFileSync(path.join(root, 'report.json'), 'utf8'))).toEqual(report);
   });
 
   test('dpo eval without a recorded reference asks for --reference_model_name_or_path', async () => {

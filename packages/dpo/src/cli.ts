@@ -1,4 +1,5 @@
 // `rlhfkit dpo train|eval`: DeepSpeed-Chat step2_dpo_finetuning/main.py's flags on DpoTrainer, and a trained policy scored against its reference.
+import * as fs from 'node:fs';
 import type { Argv, CommandModule, Options } from 'yargs';
 import {
   addDsChatFlags, claimOutputDir, configFromArgs, DATA_FLAG_NAMES, explainUnsupportedFlags, FLAG_GROUPS, flagOption, flagRules, initBackend,
@@ -133,6 +134,7 @@ function dpoEvalOptions(y: Argv): Argv<EvalArgs> {
     .option('repetition_penalty', { alias: 'repetition-penalty', type: 'number', group: g, describe: 'HF repetition penalty (default 1 = off)' })
     .option('show_answers', { alias: 'show-answers', type: 'number', default: 3, group: g, describe: 'print this many answer pairs' })
     .option('json', { type: 'boolean', default: false, describe: 'print the report as one JSON object' })
+    .option('report_file', { alias: 'report-file', type: 'string', describe: 'also write the report (answers included) to this JSON file' })
     .option('strict', flagOption('strict'))
     .option('backend', flagOption('backend'))
     .option('threads', flagOption('threads'))
@@ -184,6 +186,7 @@ async function runEval(args: EvalArgs): Promise<void> {
     strict: args.strict as boolean,
     log: say,
   });
+  if (typeof args.report_file === 'string') fs.writeFileSync(args.report_file, `${JSON.stringify(report, null, 1)}\n`);
   process.stdout.write(`${args.json ? JSON.stringify(report) : formatDpoEvalReport(report, args.show_answers as number)}\n`);
 }
 
