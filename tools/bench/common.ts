@@ -52,19 +52,84 @@ export const round3 = (x: number): number => Math.round(x * 1000) / 1000;
 export const SHARED_BENCH = path.resolve(__dirname, '../../../shared/bench');
 export const TORCH_BASELINE = path.join(SHARED_BENCH, 'torch_baseline.py');
 
-/** Why PyTorch cannot run here, or null when `import torch` works. */
-export function torchUnavailable(): string | null {
-  if (!fs.existsSync(TORCH_BASELINE)) return `${TORCH_BASELINE} not found`;
-  const r = spawnSync('python3', ['-c', 'import torch'], { encoding: 'utf8', timeout: 60_000 });
-  if (r.error != null) return `python3 could not run (${r.error.message})`;
-  if (r.status !== 0) return `python3 cannot import torch (${(r.stderr ?? '').trim().split('\n').pop()}); apt-get install python3-torch`;
+/** Whether `python -c "import torch"` succeeds, or why not (one line). */
+function importsTorch(python: string): string | null {
+  const r = spawnSync(python, ['-c', 'import torch'], { encoding: 'utf8', timeout: 120_000 });
+  if (r.error != null) return `${python} could not run (${r.error.message})`;
+  if (r.status !== 0) return `${python} cannot import torch (${(r.stderr ?? '').trim().split('\n').pop()})`;
   return null;
 }
 
-/** Runs `python3 args`; its stdout, or why there is none (`what` names the script in the message). */
+/** Every executable `python3` on PATH, in PATH order, each real file once (a pyenv shim and its target count apart). */
+export function pythonsOnPath(env: NodeJS.ProcessEnv = process.env): string[] {
+  const seen = new Set<string>();
+  const out: string[] = [];
+  for (const dir of (env.PATH ?? '').split(path.delimiter).filter(Boolean)) {
+    const file = path.join(dir, 'python3');
+    try {
+      fs.accessSync(file, fs.constants.X_OK);
+    } catch {
+      continue;
+    }
+    let key = file;
+    try {
+      key = fs.realpathSync(file);
+    } catch {
+      // keep the path itself
+    }
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push(file);
+  }
+  return out;
+}
+
+let chosen: { python: string } | { error: string } | null = null;
+
+/**
+ * The Python interpreter the PyTorch baselines run with: $RLHFKIT_BENCH_PYTHON when set (it must import torch),
+ * else the first `python3` on PATH that imports torch (pyenv shims and venvs put one before the system's).
+ */
+export function benchPython(): { python: string } | { error: string } {
+  if (chosen != null) return chosen;
+  const forced = process.env.RLHFKIT_BENCH_PYTHON;
+  if (forced != null && forced.trim() !== '') {
+    const why = importsTorch(forced.trim());
+    chosen = why == null ? { python: forced.trim() } : { error: `RLHFKIT_BENCH_PYTHON: ${why}` };
+    return chosen;
+  }
+  const tried: string[] = [];
+  for (const python of pythonsOnPath()) {
+    const why = importsTorch(python);
+    if (why == null) return (chosen = { python });
+    tried.push(why);
+  }
+  chosen = {
+    error: tried.length === 0 ? 'no python3 on PATH; set RLHFKIT_BENCH_PYTHON'
+      : `no python3 on PATH imports torch (${tried.join('; ')}); pip install torch, apt-get install python3-torch, or set RLHFKIT_BENCH_PYTHON`,
+  };
+  return chosen;
+}
+
+/** Why PyTorch cannot run here, or null when a Python that imports torch was found (benchPython). */
+export function torchUnavailable(): string | null {
+  if (!fs.existsSync(TORCH_BASELINE)) return `${TORCH_BASELINE} not found`;
+  const p = benchPython();
+  return 'error' in p ? p.error : null;
+}
+
+/** The interpreter the baselines ran with (for the JSON lines), or null when none was found. */
+export function baselinePython(): string | null {
+  const p = benchPython();
+  return 'python' in p ? p.python : null;
+}
+
+/** Runs the baseline Python (benchPython) with `args`; its stdout, or why there is none (`what` names the script in the message). */
 export function runPython(args: string[], what: string): { stdout: string } | { error: string } {
-  const r = spawnSync('python3', args, { encoding: 'utf8', timeout: 900_000, maxBuffer: 16 * 1024 * 1024 });
-  if (r.error != null) return { error: `python3: ${r.error.message}` };
+  const p = benchPython();
+  if ('error' in p) return { error: p.error };
+  const r = spawnSync(p.python, args, { encoding: 'utf8', timeout: 900_000, maxBuffer: 16 * 1024 * 1024 });
+  if (r.error != null) return { error: `${p.python}: ${r.error.message}` };
   if (r.status !== 0) return { error: `${what} exited ${r.status ?? r.signal}: ${(r.stderr ?? '').trim().split('\n').slice(-2).join(' | ')}` };
   return { stdout: r.stdout };
 }

@@ -7,7 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { argValue, median, round1, round3, runTorchBaseline, torchUnavailable, type TorchFigures } from './common';
+import { argValue, baselinePython, median, round1, round3, runTorchBaseline, torchUnavailable, type TorchFigures } from './common';
 import { ppoRow, ppoSteps, runPpoBaseline, type PpoFigures } from './ppo-row';
 
 const HERE = __dirname;
@@ -135,7 +135,7 @@ function benchModel(threads: number, torchWhyNot: string | null): void {
     if (key != null && torchRuns.length === lines.length) {
       const base = torchRuns.map((t) => t[key]);
       emit({
-        ...line, baseline: `pytorch ${threads}t (torch_baseline.py --impl native)`, baseline_tokens_per_s: round1(median(base)),
+        ...line, baseline: `pytorch ${threads}t (torch_baseline.py --impl native)`, baseline_python: baselinePython(), baseline_tokens_per_s: round1(median(base)),
         ratio: round3(median(mine) / median(base)), ...(lines.length > 1 ? { ratio_per_round: mine.map((m, i) => round3(m / base[i])) } : {}),
         baseline_foreign_cpus_busy: torchRuns.map((t) => t.foreign_cpus_busy),
       });
@@ -189,6 +189,7 @@ function main(): void {
   const t0 = Date.now();
   const torchWhyNot = wanted('train') || wanted('generate') || wanted('ppo') ? torchUnavailable() : null;
   if (torchWhyNot != null) process.stderr.write(`bench: no PyTorch baseline: ${torchWhyNot}\n`);
+  else if (wanted('train') || wanted('generate') || wanted('ppo')) process.stderr.write(`bench: PyTorch baselines run with ${baselinePython()}\n`);
   for (const n of THREADS) benchModel(n, torchWhyNot);
   // The kernel microbenchmarks always run in their quick form: they locate regressions, not headline figures.
   if (wanted('kernels')) forward('kernels', 'kernels.ts', ['--quick']);
