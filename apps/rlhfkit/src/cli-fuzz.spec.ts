@@ -3,7 +3,8 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { describeCommands, gpt2TokenizerWithMerges, leafCommands, runCli, saveTokenizer, type CommandInfo } from '@rlhfkit/core-tensor';
+import { gpt2TokenizerWithMerges, saveTokenizer } from '@rlhfkit/core-tensor';
+import { describeCommands, leafCommands, runCli, type CommandInfo } from '@rlhfkit/core-tensor/cli';
 import { commands } from './commands';
 import { baseArgv, casesFor, judge, type FuzzAnswer, type FuzzCase } from './fuzz-cases';
 

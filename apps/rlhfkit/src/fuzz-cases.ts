@@ -1,5 +1,5 @@
 // Bad command lines for every flag of every registered command (a wrong type, a negative, a typo'd name), and how to judge the answer.
-import { SIGNED_FLAGS, type CommandInfo, type FlagInfo } from '@rlhfkit/core-tensor';
+import { SIGNED_FLAGS, type CommandInfo, type FlagInfo } from '@rlhfkit/core-tensor/cli';
 
 export type FuzzKind = 'wrong type' | 'negative' | 'typo';
 

@@ -1,4 +1,4 @@
-// Public API of @rlhfkit/chat: chat sessions, prompt formats, streaming text, the generation engines and queue, the server.
+// Public API of @rlhfkit/chat: chat sessions, prompt formats, streaming text, the generation engines and queue, the server (commands: ./cli).
 export { ChatSession, type ChatReply, type ChatSessionOptions } from './chat-session';
 export {
   ChatTemplateError, ChatTemplateFormat, chatTemplateOf, DS_ASSISTANT, DS_HUMAN, dsChatFormat, PROMPT_FORMATS, resolvePromptFormat,
@@ -18,4 +18,3 @@ export { defaultSampling, loadServedModel, servedModel, type LoadServedModelOpti
 export { REPL_PROMPT, roundBanner, runChatRepl, type ReplOptions } from './repl';
 export { createServer, type ChatServer, type ListenInfo, type ServerOptions } from './server/http-server';
 export { ApiError, type ApiErrorType, type OpenAIErrorBody } from './server/errors';
-export { chatCommand, serveCommand } from './cli';

@@ -42,10 +42,14 @@ export class WorkerEngine implements GenerationEngine {
   /** Starts the worker and waits until the model is loaded. */
   static start(opts: WorkerEngineOptions): Promise<WorkerEngine> {
     const data: WorkerStartData = { path: opts.path, backend: opts.backend, threads: opts.threads, maxModelLen: opts.maxModelLen, quiet: opts.verbose === false };
-    // The worker runs TypeScript sources like the rest of rlhfkit: tsx's require hook is registered in it first.
-    const entry = path.join(__dirname, 'engine-worker.ts');
-    const tsx = require.resolve('tsx/cjs/api');
-    const worker = new Worker(`require(${JSON.stringify(tsx)}).register(); require(${JSON.stringify(entry)});`, { eval: true, workerData: data });
+    // Built (dist/*.js) the worker is plain JavaScript; from the sources (the rlhfkit checkout) it runs them the same way
+    // the rest of rlhfkit does: tsx's require hook is registered in it first.
+    const worker = __filename.endsWith('.js')
+      ? new Worker(path.join(__dirname, 'engine-worker.js'), { workerData: data })
+      : new Worker(
+        `require(${JSON.stringify(require.resolve('tsx/cjs/api'))}).register(); require(${JSON.stringify(path.join(__dirname, 'engine-worker.ts'))});`,
+        { eval: true, workerData: data },
+      );
     return new Promise((resolve, reject) => {
       const early = (e: Error): void => reject(e);
       const exit = (code: number): void => reject(new Error(`the generation worker exited before the model loaded (code ${code})`));

@@ -1,4 +1,4 @@
-// core-tensor's subcommands of `rlhfkit`: `generate` (continue prompts with an HF model) and `plot` (metrics to SVG).
+// @rlhfkit/core-tensor/cli: the `rlhfkit generate` and `rlhfkit plot` commands, runCli and the shared flag machinery.
 import type { Argv, CommandModule } from 'yargs';
 import { backendCliOptions } from './backend/cli-options';
 import { formatGenerateResults, runGenerate, type GenerateCliArgs } from './cli-generate';
@@ -76,3 +76,11 @@ export const plotCommand: CommandModule<object, PlotArgs> = {
 
 /** Every core-tensor subcommand, for apps/rlhfkit/src/commands.ts. */
 export const coreTensorCommands = [generateCommand, plotCommand];
+
+// The command-line machinery every package's cli.ts builds on (yargs-typed, so kept off the library entry).
+export { runCli, type RunCliOptions } from './run/cli-main';
+export { describeCommands, findCommand, leafCommands, type CommandInfo, type FlagInfo } from './run/cli-introspect';
+export * from './run/cli-checks';
+export * from './run/flags';
+export { UsageError } from './run/cli-errors';
+export { backendCliOptions, type BackendCliArgs } from './backend/cli-options';

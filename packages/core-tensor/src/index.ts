@@ -1,11 +1,10 @@
-// Public API of @rlhfkit/core-tensor.
+// Public API of @rlhfkit/core-tensor (the library). Commands and flag machinery: ./cli; rlhfkit's own internals: ./internals.
 export const VERSION = '0.1.0';
-// Backends: choose and start one (node-gpu > node > wasm > cpu), wasm kernel fixes, CLI flags.
+// Backends: choose and start one (node-gpu > node > wasm > cpu); the library starts the default on first use.
 export * from './backend';
 // Checkpoint IO (safetensors, torch .bin, sharding) and hub-cache resolution.
 export {
-  CheckpointError, decodeLittleEndian, encodeLittleEndian, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits,
-  type HostTensor, type SafetensorsDtype, type StateDict, type TensorToWrite, type WritableDtype,
+  CheckpointError, type HostTensor, type SafetensorsDtype, type StateDict, type TensorToWrite, type WritableDtype,
 } from './io/host-tensor';
 export {
   parseSafetensors, parseSafetensorsHeader, readSafetensors, readSafetensorsHeader, readSafetensorsHeaderFull,
@@ -21,8 +20,6 @@ export {
   inFlightTemps, isProcessAlive, removeInFlightTemps, removeTempsIn, tempOwner, tempPathFor, trackTemp, type TempScan,
 } from './io/temp-files';
 export { readTorchBin } from './io/torch-bin';
-export { ZipArchive, type ZipEntry } from './io/zip';
-export { unpickle, PickleError, type PickleGlobal, type PickleHooks } from './io/pickle';
 export {
   findWeightsFile, loadStateDict, saveStateDict, WEIGHT_FILES, type LoadStateDictOptions, type SaveStateDictOptions, type WeightFile,
 } from './io/checkpoint';
@@ -51,7 +48,6 @@ export * from './lora';
 export * from './checkpointing';
 // Training runs: DeepSpeed-Chat flags, the shared step loop, resumable checkpoints, model set-up for training.
 export * from './run';
-// The `rlhfkit generate` and `rlhfkit plot` commands, and the functions behind them.
-export { coreTensorCommands, generateCommand, plotCommand } from './cli';
+// The functions behind `rlhfkit generate` and `rlhfkit plot` (the commands themselves: @rlhfkit/core-tensor/cli).
 export { formatGenerateResults, generationFromArgs, parsePromptIds, runGenerate, type GenerateCliArgs, type GenerateCliResult } from './cli-generate';
 export { plotMetricsFile, splitKeys, type PlotMetricsOptions, type PlotMetricsResult } from './cli-plot';

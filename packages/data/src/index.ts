@@ -1,4 +1,4 @@
-// Public API of @rlhfkit/data: DeepSpeed-Chat's datasets from local files, split, tokenized and batched for the three steps.
+// Public API of @rlhfkit/data: DeepSpeed-Chat's datasets from local files, split, tokenized and batched for the three steps (commands: ./cli).
 export * from './adapters';
 export { DataError, type DataLocation } from './errors';
 export { getShuffleIdx, MT19937, RandomState, randomInterval } from './np-random';
@@ -15,4 +15,3 @@ export { cacheFiles, cacheKey, CACHE_FORMAT, writeFileAtomic } from './cache';
 export * from './step-datasets';
 export * from './loader';
 export { dataInfo, formatDataInfo, type DataInfo, type DataInfoOptions, type PhaseInfo, type SplitInfo } from './info';
-export { dataCommand, dataDemoCommand, dataInfoCommand } from './cli';

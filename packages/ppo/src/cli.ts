@@ -7,6 +7,8 @@ import { PPO_DEFAULTS, type PpoConfig } from './config';
 import { addPpoFlags, ppoFlagNotes } from './flags';
 import { PpoTrainer } from './ppo-trainer';
 
+export { addPpoFlags, PPO_FLAGS, PPO_SHARED_FLAGS, ppoFlagNotes } from './flags';
+
 type Args = Record<string, unknown>;
 
 const say = (line: string): void => {

@@ -1,4 +1,4 @@
-// Public API of @rlhfkit/ppo: DeepSpeed-Chat's step 3 (RLHF engine, PPO maths, trainer) and its critic-free variants.
+// Public API of @rlhfkit/ppo: DeepSpeed-Chat's step 3 (RLHF engine, PPO maths, trainer) and its critic-free variants (commands: ./cli).
 export {
   actorLossFn, actorLossTensor, answerEnds, computeRewards, criticLossFn, criticLossTensor, DSCHAT_PPO, getAdvantagesAndReturns, maskedWhiten,
   movingAverage, movingAverageHost, promptLengthOf, type MatrixInput, type NamedTensors, type PpoHyperParams, type VectorInput,
@@ -28,5 +28,3 @@ export { promptBatch, runPpoLoop, type PpoData, type PpoLoopOptions, type PpoLoo
 export { setUpPpo, trainerSettings, type PpoSetup } from './ppo-setup';
 export { readUnsupervisedTexts, unsupervisedBlocks } from './unsupervised';
 export { answerStats, compareActors, type AnswerStats, type CompareOptions, type CompareResult, type CompareRow, type ScoredAnswerText } from './compare';
-export { addPpoFlags, PPO_FLAGS, PPO_SHARED_FLAGS, ppoFlagNotes } from './flags';
-export { ppoCommand, ppoConfigFromArgs, ppoEvalCommand, ppoTrainCommand } from './cli';

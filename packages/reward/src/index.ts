@@ -1,4 +1,4 @@
-// Public API of @rlhfkit/reward: DeepSpeed-Chat's step 2 (pairwise reward model) for rlhfkit.
+// Public API of @rlhfkit/reward: DeepSpeed-Chat's step 2 (pairwise reward model) for rlhfkit (commands: ./cli).
 export {
   RewardModel,
   type ForwardValueOutput, type ForwardValueTensors, type RewardBatch, type RewardForwardOutput, type RewardForwardTensors,
@@ -20,5 +20,4 @@ export {
 export { REWARD_DEFAULTS, resolveRewardConfig, validateRewardConfig, type RewardConfig } from './config';
 export { RewardTrainer, type RewardTrainerOptions, type RewardTrainResult } from './trainer';
 export { rewardModelFromLoadedBody } from './load';
-export { rewardCommand, rewardConfigFromArgs, rewardEvalCommand, rewardTrainCommand } from './cli';
 export { afinnReport, heldOutPairs, pearson, ranks, spearman, type AfinnReport } from './afinn-report';

@@ -1,4 +1,5 @@
-// Public surface of the training-run machinery shared by the steps: flags, step loop, run checkpoints, model set-up.
+// Public surface of the training-run machinery shared by the steps: flags, step loop, run checkpoints, model set-up
+// (runCli and the command-tree introspection are in ../cli.ts).
 export * from './flags';
 export * from './checkpoint';
 export * from './output-dir';
@@ -8,7 +9,6 @@ export * from './evaluate';
 export * from './model-setup';
 export * from './model-options';
 export * from './tiny-model';
-export * from './cli-main';
+export { UsageError } from './cli-errors';
 export * from './cli-checks';
-export * from './cli-introspect';
 export * from './training-config';
