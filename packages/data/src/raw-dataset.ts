@@ -1,6 +1,6 @@
 // Loads one `--data_path` into its adapter's train and eval rows (DeepSpeed-Chat's get_raw_dataset + get_train/eval_data).
 import * as path from 'node:path';
-import { adapterFor } from './adapters';
+import { resolveAdapter } from './adapters';
 import type { DatasetAdapter, LoadContext, LoadedRows, SplitSpec } from './adapters/types';
 import { DataError } from './errors';
 import { readSplitRows, type RawRow } from './readers';
@@ -64,7 +64,8 @@ async function defaultLoad(adapter: DatasetAdapter, ctx: LoadContext): Promise<L
  * exactly as DeepSpeed-Chat does, before the phase split is applied.
  */
 export async function loadRawDataset(dataPath: string, options: RawLoadOptions): Promise<RawDataset> {
-  const adapter = adapterFor(dataPath);
+  // Which format a folder was recognised as is said even when the caller passes no log.
+  const adapter = await resolveAdapter(dataPath, options.log ?? ((l) => process.stderr.write(`${l}\n`)));
   const ctx: LoadContext = { dataPath, dataDir: options.dataDir ?? './data', log: options.log ?? (() => undefined) };
   const loaded = adapter.load ? await adapter.load(ctx) : await defaultLoad(adapter, ctx);
   const files = [...new Set([...loaded.trainFiles, ...loaded.evalFiles].map((f) => path.resolve(f)))];

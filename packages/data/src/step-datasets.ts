@@ -1,7 +1,7 @@
 // create_prompt_dataset end to end: load, split, render, tokenize, blend, and cache the datasets of one training step.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { adapterFor } from './adapters';
+import { adapterFor, findAdapter } from './adapters';
 import type { LoadContext } from './adapters/types';
 import { cacheFiles, cacheKey, encodeSplit, readSplit, writeFileAtomic } from './cache';
 import {
@@ -58,6 +58,8 @@ export interface StepDatasets<T extends PhaseItem> {
 
 /** The files each data path reads, resolved without reading them (for the cache key). */
 function sourceFiles(dataPath: string, ctx: LoadContext): string[] {
+  // A folder no adapter name matches is read whole (its format is recognised from its columns when it loads).
+  if (!findAdapter(dataPath) && fs.existsSync(dataPath) && fs.statSync(dataPath).isDirectory()) return [...findSplitFiles(path.resolve(dataPath)).values()].flat();
   const a = adapterFor(dataPath);
   if (a.load) return a.sourceFiles?.(ctx) ?? [];
   const { root } = resolveDatasetRoot(dataPath, a.hubIds ?? [a.name], a.config);

@@ -12,6 +12,7 @@ for (const a of builtinAdapters) registerAdapter(a);
 export * from './cjk';
 export * from './english';
 export * from './format';
+export { COLUMN_FORMATS, resolveAdapter, type ColumnFormat } from './detect';
 export { localJsonFile } from './local-jsonfile';
 export { adapterFor, findAdapter, listAdapters, registerAdapter, unregisterAdapter } from './registry';
 export type { DatasetAdapter, LoadContext, LoadedRows, SplitSpec } from './types';
