@@ -272,3 +272,34 @@ export function initBackend(opts: InitBackendOptions = {}): Promise<BackendInfo>
   });
   return promise;
 }
+
+/**
+ * What the library calls before it first needs a backend (loadPretrained, createTinyModel, the trainers, ...): waits for
+ * the backend initBackend started, keeps one the caller started through tfjs itself (`tf.setBackend`, adding
+ * rlhfkit's wasm kernels), and otherwise starts the default, as `initBackend()` would. Call initBackend first to choose.
+ */
+export async function ensureBackend(): Promise<BackendInfo | null> {
+  if (started != null) return started;
+  const engine = tf.engine() as unknown as { backendName: string | null; pendingBackendInit: Promise<unknown> | null };
+  if (engine.backendName != null) {
+    // The caller chose through tfjs; wasm lacks kernels rlhfkit's models need (UnsortedSegmentSum, ...), so add them.
+    if (engine.pendingBackendInit != null) await engine.pendingBackendInit;
+    registerWasmKernels();
+    return null;
+  }
+  return initBackend();
+}
+
+/**
+ * Synchronous code (createModelFromConfig) cannot start the wasm backend, whose start is asynchronous: it names what to
+ * call first instead of tfjs's "The highest priority backend 'wasm' has not yet been initialized".
+ */
+export function requireBackend(what: string): void {
+  if (current != null) return;
+  const engine = tf.engine() as unknown as { backendName: string | null; registry: Record<string, unknown> };
+  if (engine.backendName != null && engine.registry[engine.backendName] != null) return;
+  throw new Error(
+    `${what} runs synchronously and no compute backend has started yet: \`await initBackend()\` first (it picks ` +
+      'node-gpu > node > wasm > cpu, or the one you name); loadPretrained, createTinyModel and the trainers start it themselves',
+  );
+}

@@ -10,6 +10,7 @@ import { ConfigError, type ModelConfig, type RawConfig } from './config';
 import { RandomWeightSource, type ParamKind, type WeightSource } from './params';
 import { getArchitecture, type Architecture } from './registry';
 import { reportUnusedKeys } from './unused-keys';
+import { ensureBackend, requireBackend } from '../backend/init-backend';
 
 export interface LoadOptions {
   /** Compute dtype; only 'float32' (F16/BF16 checkpoints are converted on load). */
@@ -133,6 +134,7 @@ export async function loadPretrained(dirOrName: string, opts: LoadOptions = {}):
   }
   const dir = resolveModelDir(dirOrName);
   const { configFile, raw, generationConfig } = readModelConfigs(dir);
+  await ensureBackend();
   const arch = getArchitecture(raw, configFile);
   const config = arch.parseConfig(raw, configFile) as ModelConfig;
   const weights = findWeightsFile(dir).file;
@@ -168,8 +170,12 @@ export interface CreateModelOptions {
   configFile?: string;
 }
 
-/** A randomly initialised model from a config.json object (tests, benchmarks, training from scratch). */
+/**
+ * A randomly initialised model from a config.json object (tests, benchmarks, training from scratch). It is synchronous,
+ * so a backend must be running: `await initBackend()` first, unless loadPretrained or createTinyModel already started it.
+ */
 export function createModelFromConfig(raw: RawConfig, opts: CreateModelOptions = {}): CausalLM {
+  requireBackend('createModelFromConfig');
   const file = opts.configFile ?? 'config.json';
   const arch = getArchitecture(raw, file);
   const config = arch.parseConfig(raw, file) as ModelConfig;

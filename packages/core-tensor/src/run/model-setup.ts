@@ -2,6 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { ensureBackend } from '../backend/init-backend';
 import { findWeightsFile, loadStateDict } from '../io/checkpoint';
 import { CheckpointError, type StateDict } from '../io/host-tensor';
 import { resolveModelDir } from '../io/resolve';
@@ -107,6 +108,7 @@ export async function loadModelForTraining(dirOrName: string, opts: TrainingMode
   const log = opts.log ?? (() => undefined);
   const dir = resolveModelDir(dirOrName);
   const { configFile, raw, generationConfig } = readModelConfigs(dir);
+  await ensureBackend();
   const arch = getArchitecture(raw, configFile);
   const original = arch.parseConfig(raw, configFile) as ModelConfig;
   configureDropout(raw, opts.dropout, log);

@@ -1,5 +1,6 @@
 // Small randomly initialised HF model folders with the real GPT-2 BPE, as starting points for demos, tests and benchmarks.
 import * as path from 'node:path';
+import { ensureBackend } from '../backend/init-backend';
 import { createModelFromConfig } from '../models/load';
 import type { RawConfig } from '../models/config';
 import { byteLevelBpeJson, readMergesTxt, readVocabJson } from '../tokenizer/bpe-json';
@@ -90,6 +91,7 @@ export function tinyModelConfig(opts: TinyModelOptions, tokenizerSize: number, e
 
 /** Writes a randomly initialised model folder (config.json, model.safetensors, generation_config.json, GPT-2 tokenizer files). */
 export async function createTinyModel(dir: string, opts: TinyModelOptions = {}): Promise<TinyModelInfo> {
+  await ensureBackend();
   const maxPos = opts.maxPositions ?? 128;
   const tokenizer = await gpt2TokenizerWithMerges(opts.merges, maxPos);
   const eot = tokenizer.eosTokenId;
