@@ -90,7 +90,7 @@ function formatSummary(r: CompareResult): string {
 interface EvalArgs {
   model_name_or_path_baseline: string;
   model_name_or_path_finetune: string;
-  reward_model: string;
+  reward_model?: string;
   prompts?: string;
   data_path?: string[];
   data_split: string;
@@ -116,7 +116,7 @@ export const ppoEvalCommand: CommandModule<object, EvalArgs> = {
     y
       .option('model_name_or_path_baseline', { alias: 'model-name-or-path-baseline', type: 'string', demandOption: true, describe: 'the actor before step 3 (e.g. the step-1 model)' })
       .option('model_name_or_path_finetune', { alias: 'model-name-or-path-finetune', type: 'string', demandOption: true, describe: 'the actor after step 3 (OUTPUT/actor)' })
-      .option('reward_model', { alias: 'reward-model', type: 'string', demandOption: true, describe: 'the reward model that scores both (step 2 output)' })
+      .option('reward_model', { alias: 'reward-model', type: 'string', describe: 'the reward model that scores both (step 2 output); without it only AFINN valence and the instruction judge score them' })
       .option('prompts', { type: 'string', describe: 'prompts file (.txt one a line, .json array, .jsonl); or use --data_path' })
       .option('data_path', { ...flagOption('data_path'), default: undefined, describe: "use the held-out prompts of this dataset's eval split (phase 3)" })
       .option('data_split', flagOption('data_split'))

@@ -181,6 +181,7 @@ interface InitModelArgs {
   merges?: number;
   dropout: number;
   seed: number;
+  tie_word_embeddings?: boolean;
   force: boolean;
 }
 
@@ -199,6 +200,7 @@ export const initModelCommand: CommandModule<object, InitModelArgs> = {
       .option('merges', { type: 'number', describe: 'keep only the first N GPT-2 merges (smaller vocabulary); default all (50257 tokens, vocab 50264)' })
       .option('dropout', { type: 'number', default: 0.1 })
       .option('seed', { type: 'number', default: 1234 })
+      .option('tie_word_embeddings', { alias: 'tie-word-embeddings', type: 'boolean', describe: "share the token embedding with the LM head (default: the architecture's: OPT and GPT-2 tie, LLaMA does not)" })
       .option('force', { type: 'boolean', default: false, describe: 'overwrite an existing model folder' })
       .check(flagRules({
         hidden_size: { int: true, min: 1 },
@@ -222,7 +224,7 @@ export const initModelCommand: CommandModule<object, InitModelArgs> = {
     await initBackend({ quiet: true });
     const info = await createTinyModel(a.out, {
       arch: a.arch, hiddenSize: a.hidden_size, layers: a.layers, heads: a.heads, ffnDim: a.ffn_dim, maxPositions: a.max_positions,
-      merges: a.merges, dropout: a.dropout, seed: a.seed,
+      merges: a.merges, dropout: a.dropout, seed: a.seed, tieWordEmbeddings: a.tie_word_embeddings,
     });
     say(`wrote ${a.arch} model to ${info.dir}: ${info.numParameters} parameters, vocab ${String(info.config.vocab_size)} (tokenizer ${info.tokenizerSize})`);
   },

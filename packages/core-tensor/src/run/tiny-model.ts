@@ -46,6 +46,8 @@ export interface TinyModelOptions {
   dropout?: number;
   /** Weight-init seed (default 1234). */
   seed?: number;
+  /** Share the token embedding with the LM head (default: the architecture's HF default — OPT and GPT-2 tie, LLaMA does not). */
+  tieWordEmbeddings?: boolean;
 }
 
 export interface TinyModelInfo {
@@ -72,20 +74,20 @@ export function tinyModelConfig(opts: TinyModelOptions, tokenizerSize: number, e
       architectures: ['OPTForCausalLM'], model_type: 'opt', ...common, hidden_size: d, word_embed_proj_dim: d, num_hidden_layers: layers,
       num_attention_heads: heads, ffn_dim: ffn, max_position_embeddings: maxPos, do_layer_norm_before: true, activation_function: 'relu',
       dropout, attention_dropout: 0, activation_dropout: 0, layerdrop: 0, init_std: 0.02, enable_bias: true,
-      layer_norm_elementwise_affine: true, tie_word_embeddings: true, use_cache: true,
+      layer_norm_elementwise_affine: true, tie_word_embeddings: opts.tieWordEmbeddings ?? true, use_cache: true,
     };
   }
   if (arch === 'llama') {
     return {
       architectures: ['LlamaForCausalLM'], model_type: 'llama', ...common, hidden_size: d, intermediate_size: ffn, num_hidden_layers: layers,
       num_attention_heads: heads, num_key_value_heads: heads, max_position_embeddings: maxPos, rms_norm_eps: 1e-6, rope_theta: 10000,
-      hidden_act: 'silu', attention_bias: false, attention_dropout: 0, initializer_range: 0.02, tie_word_embeddings: false, use_cache: true,
+      hidden_act: 'silu', attention_bias: false, attention_dropout: 0, initializer_range: 0.02, tie_word_embeddings: opts.tieWordEmbeddings ?? false, use_cache: true,
     };
   }
   return {
     architectures: ['GPT2LMHeadModel'], model_type: 'gpt2', ...common, n_embd: d, n_layer: layers, n_head: heads, n_inner: ffn,
     n_positions: maxPos, n_ctx: maxPos, activation_function: 'gelu_new', resid_pdrop: dropout, embd_pdrop: dropout, attn_pdrop: dropout,
-    layer_norm_epsilon: 1e-5, initializer_range: 0.02, tie_word_embeddings: true, use_cache: true,
+    layer_norm_epsilon: 1e-5, initializer_range: 0.02, tie_word_embeddings: opts.tieWordEmbeddings ?? true, use_cache: true,
   };
 }
 
