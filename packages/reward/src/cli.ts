@@ -61,10 +61,10 @@ async function runTrain(args: Args): Promise<void> {
     : undefined;
   try {
     await initBackend({ backend: args.backend as string | undefined, threads: args.threads as number | undefined, workload: 'train' });
-    const trainer = await RewardTrainer.create(config, { log });
+    const trainer = await RewardTrainer.create(config, { log, outputDirClaim: claim });
     try {
       log(`***** Running training ***** (${trainer.trainItems.length} train pairs, ${trainer.evalItems.length} eval pairs, ${trainer.model.numParameters()} parameters)`);
-      const r = await trainer.train({ log, outputDirClaim: claim });
+      const r = await trainer.train();
       const last = r.rewardEvals[r.rewardEvals.length - 1];
       if (last) log(`final eval: acc ${last.result.acc}, chosen ${last.result.chosenScore}, rejected ${last.result.rejectedScore}`);
       if (r.savedTo) log(`saved the reward model to ${r.savedTo}`);

@@ -25,9 +25,9 @@ describe('reward model on the demo dataset (CI size; the full run is training_sc
         modelNameOrPath: modelDir, dataPath: [data], dataOutputPath: '', maxSeqLen: 64, perDeviceTrainBatchSize: 16, perDeviceEvalBatchSize: 32,
         learningRate: 3e-3, weightDecay: 0.1, numTrainEpochs: 3, dropout: 0,
       },
-      { log: () => undefined },
+      { log: () => undefined, handleSignals: false, progressStream: { write: () => true } },
     );
-    const r = await trainer.train({ log: () => undefined, handleSignals: false, progressStream: { write: () => true } });
+    const r = await trainer.train();
     const accs = r.rewardEvals.map((e) => e.result.acc);
     // Before training the random head is near chance; after three epochs over 600 pairs it is far above it.
     expect(accs[0]).toBeLessThan(0.7);

@@ -48,13 +48,16 @@ describe('RewardTrainer on a tiny OPT', () => {
 
   test('trains with evaluations, leaks no tensors, and saves a folder that reloads with no options', async () => {
     const out = path.join(root, 'run-a');
-    const trainer = await RewardTrainer.create(config({ outputDir: out, evalInterval: 2, enableTensorboard: true, tensorboardPath: path.join(root, 'tb') }), { log: quiet });
+    const counts: number[] = [];
+    const lines: string[] = [];
+    const trainer = await RewardTrainer.create(
+      config({ outputDir: out, evalInterval: 2, enableTensorboard: true, tensorboardPath: path.join(root, 'tb') }),
+      { log: (l) => lines.push(l), handleSignals: false, progressStream: silent, onStep: () => counts.push(tf.memory().numTensors) },
+    );
     expect(trainer.model.padTokenId).toBe(trainer.tok.tokenizer.eosTokenId);
     // The GPT-2 BPE adds no BOS, so no row starts with a pad id: nothing to skip.
     expect(trainer.model.numPaddingAtBeginning).toBe(0);
-    const counts: number[] = [];
-    const lines: string[] = [];
-    const r = await trainer.train({ log: (l) => lines.push(l), handleSignals: false, progressStream: silent, onStep: () => counts.push(tf.memory().numTensors) });
+    const r = await trainer.train();
     expect(r.status).toBe('completed');
     // DeepSpeed-Chat's printed lines: `Iter N: ...` for --eval_interval evaluations, chosen_last_scores for the others.
     expect(lines.filter((l) => /^Iter \d+: Evaluating reward$/.test(l))).toEqual(['Iter 2: Evaluating reward', 'Iter 4: Evaluating reward']);
@@ -114,18 +117,18 @@ describe('RewardTrainer on a tiny OPT', () => {
   });
 
   test('an interrupted run resumed from its checkpoint ends where an uninterrupted one does', async () => {
-    const full = await RewardTrainer.create(config({ outputDir: path.join(root, 'full') }), { log: quiet });
-    await full.train({ log: quiet, handleSignals: false, progressStream: silent });
+    const full = await RewardTrainer.create(config({ outputDir: path.join(root, 'full') }), { log: quiet, handleSignals: false, progressStream: silent });
+    await full.train();
     const want = full.model.vHead.dataSync().slice();
     full.dispose();
 
     const out = path.join(root, 'resumed');
-    const first = await RewardTrainer.create(config({ outputDir: out }), { log: quiet });
-    const r1 = await first.train({ log: quiet, handleSignals: false, progressStream: silent, stopAfterSteps: 2 });
+    const first = await RewardTrainer.create(config({ outputDir: out }), { log: quiet, handleSignals: false, progressStream: silent, stopAfterSteps: 2 });
+    const r1 = await first.train();
     expect([r1.status, r1.globalStep]).toEqual(['interrupted', 2]);
     first.dispose();
-    const second = await RewardTrainer.create(config({ outputDir: out, resumeFromCheckpoint: 'latest' }), { log: quiet });
-    const r2 = await second.train({ log: quiet, handleSignals: false, progressStream: silent });
+    const second = await RewardTrainer.create(config({ outputDir: out, resumeFromCheckpoint: 'latest' }), { log: quiet, handleSignals: false, progressStream: silent });
+    const r2 = await second.train();
     expect([r2.status, r2.globalStep, r2.resumedFrom]).toEqual(['completed', 5, path.join(out, 'checkpoints', 'checkpoint-2')]);
     const got = second.model.vHead.dataSync();
     let maxDiff = 0;
@@ -136,13 +139,13 @@ describe('RewardTrainer on a tiny OPT', () => {
 
   test('LoRA with --only_optimize_lora trains LoRA and v_head only; the saved folder is fused', async () => {
     const out = path.join(root, 'lora');
-    const trainer = await RewardTrainer.create(config({ outputDir: out, loraDim: 4, onlyOptimizeLora: true }), { log: quiet });
+    const trainer = await RewardTrainer.create(config({ outputDir: out, loraDim: 4, onlyOptimizeLora: true }), { log: quiet, handleSignals: false, progressStream: silent, stopAfterSteps: 3 });
     const trainable = [...trainer.model.trainableParameters().keys()];
     expect(trainable).toContain('v_head.weight');
     expect(trainable.filter((n) => !n.includes('lora_') && n !== 'v_head.weight')).toEqual([]);
     const q = 'model.decoder.layers.0.self_attn.q_proj.weight';
     const qBefore = trainer.model.namedParameters().get(q)!.dataSync().slice();
-    await trainer.train({ log: quiet, handleSignals: false, progressStream: silent, stopAfterSteps: 3 });
+    await trainer.train();
     expect(Array.from(trainer.model.namedParameters().get(q)!.dataSync())).toEqual(Array.from(qBefore));
     const ckpt = path.join(out, 'checkpoints', 'checkpoint-3');
     expect(fs.existsSync(path.join(ckpt, 'lora_resume.safetensors'))).toBe(true);
@@ -159,16 +162,16 @@ describe('RewardTrainer on a tiny OPT', () => {
     fused.dispose();
     trainer.dispose();
     // And the LoRA run resumes from it.
-    const resumed = await RewardTrainer.create(config({ outputDir: out, loraDim: 4, onlyOptimizeLora: true, resumeFromCheckpoint: ckpt }), { log: quiet });
-    const r = await resumed.train({ log: quiet, handleSignals: false, progressStream: silent });
+    const resumed = await RewardTrainer.create(config({ outputDir: out, loraDim: 4, onlyOptimizeLora: true, resumeFromCheckpoint: ckpt }), { log: quiet, handleSignals: false, progressStream: silent });
+    const r = await resumed.train();
     expect([r.status, r.globalStep]).toEqual(['completed', 5]);
     resumed.dispose();
   });
 
   test('gradient checkpointing gives the same losses', async () => {
     const losses = async (gc: boolean): Promise<number[]> => {
-      const t = await RewardTrainer.create(config({ gradientCheckpointing: gc }), { log: quiet });
-      const r = await t.train({ log: quiet, handleSignals: false, progressStream: silent, stopAfterSteps: 2 });
+      const t = await RewardTrainer.create(config({ gradientCheckpointing: gc }), { log: quiet, handleSignals: false, progressStream: silent, stopAfterSteps: 2 });
+      const r = await t.train();
       t.dispose();
       return [...r.losses.values()];
     };

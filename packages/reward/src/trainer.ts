@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import {
   AdamW, applyLora, assignWeights, checkMaxSeqLen, claimOutputDir, findWeightsFile, getOptimizerGroupedParameters, loadLoraResume, loadModelForTraining, loadStateDict,
   LrScheduler, readModelConfigs, resolveModelDir, saveLoraResume, setUpGradientCheckpointing, TrainingLoop, writeRunConfig, type MetricValues,
-  type OutputDirClaim, type ProgressStream, type TrainingResult, type TrainingTask,
+  type OutputDirClaim, type ProgressStream, type StepInfo, type TrainingResult, type TrainingTask,
 } from '@rlhfkit/core-tensor';
 import { attendedTokens, BatchSampler, collatePhase2, createStepDatasets, type Phase2Batch, type Phase2Item, type SamplerState } from '@rlhfkit/data';
 import { resolveRewardConfig, type RewardConfig } from './config';
@@ -26,7 +26,7 @@ export interface RewardTrainerOptions {
   /** Stop after this many optimizer steps as if interrupted (tests). */
   stopAfterSteps?: number;
   /** Called after every optimizer step. */
-  onStep?: (info: { step: number; loss: number; lr: number }) => void;
+  onStep?: (info: StepInfo, trainer: RewardTrainer) => void;
   /** Handle SIGINT/SIGTERM (default true). */
   handleSignals?: boolean;
   /** Progress line stream (default stderr). */
@@ -57,13 +57,15 @@ function evalMetrics(r: RewardEvalResult): MetricValues {
 }
 
 /**
- * Step 2 of RLHF: trains a pairwise reward model. Build with RewardTrainer.create (loads tokenizer, data and model),
- * then train(); the model is at trainer.model. Mirrors DeepSpeed-Chat's main.py: evaluation before training, every
- * --eval_interval steps and after each epoch; AdamW(0.9, 0.95) with DeepSpeed-Chat's parameter groups; the value head
- * is a fresh nn.Linear-initialised head unless the model folder (or --value_head) has one.
+ * Step 2 of RLHF: trains a pairwise reward model. Build with `RewardTrainer.create(config, options)` (loads tokenizer,
+ * data and model; the options as every rlhfkit trainer takes them), then train(); the model is at trainer.model.
+ * Mirrors DeepSpeed-Chat's main.py: evaluation before training, every --eval_interval steps and after each epoch;
+ * AdamW(0.9, 0.95) with DeepSpeed-Chat's parameter groups; the value head is a fresh nn.Linear-initialised head unless
+ * the model folder (or --value_head) has one.
  */
 export class RewardTrainer {
   readonly evals: { step: number; result: RewardEvalResult }[] = [];
+  private readonly log: (line: string) => void;
 
   private constructor(
     readonly config: RewardConfig,
@@ -71,12 +73,15 @@ export class RewardTrainer {
     readonly tok: RewardTokenizer,
     readonly trainItems: Phase2Item[],
     readonly evalItems: Phase2Item[],
-    private readonly log: (line: string) => void,
-  ) {}
+    private readonly options: RewardTrainerOptions,
+  ) {
+    this.log = options.log ?? ((l) => process.stderr.write(`${l}\n`));
+  }
 
-  static async create(config: Partial<RewardConfig> & { modelNameOrPath: string }, opts: Pick<RewardTrainerOptions, 'log'> = {}): Promise<RewardTrainer> {
+  /** Builds everything a run needs from a (partial) config; `options` are kept for train(). */
+  static async create(config: Partial<RewardConfig> & { modelNameOrPath: string }, options: RewardTrainerOptions = {}): Promise<RewardTrainer> {
     const c = resolveRewardConfig(config);
-    const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+    const log = options.log ?? ((l: string) => process.stderr.write(`${l}\n`));
     const dir = resolveModelDir(c.modelNameOrPath);
     const { configFile, raw } = readModelConfigs(dir);
     const saved = readRewardConfigBlock(raw, configFile);
@@ -102,7 +107,9 @@ export class RewardTrainer {
       endOfConversationToken: c.eotToken,
       log,
     });
-    if (data.train.length === 0) throw new Error(`--data_path ${c.dataPath.join(' ')}: phase 2 got no training pairs; check --data_split (${c.dataSplit})`);
+    if (data.train.length === 0) {
+      throw new Error(`dataPath (--data_path) ${c.dataPath.join(' ')}: phase 2 got no training pairs; check dataSplit (--data_split ${c.dataSplit})`);
+    }
 
     const body = await loadModelForTraining(dir, { tokenizer: tok.tokenizer, dropout: c.dropout, bodyOnly: true, seed: c.seed, log, strict: c.strict });
     try {
@@ -129,7 +136,7 @@ export class RewardTrainer {
       model.dispose();
       throw e;
     }
-    return new RewardTrainer(c, model, tok, data.train, data.eval, log);
+    return new RewardTrainer(c, model, tok, data.train, data.eval, options);
   }
 
   /** evaluation_reward over the eval split (at most --eval_iters batches). */
@@ -149,10 +156,11 @@ export class RewardTrainer {
     );
   }
 
-  /** Trains for --num_train_epochs, then saves the model to --output_dir (when given). */
-  async train(opts: RewardTrainerOptions = {}): Promise<RewardTrainResult> {
+  /** Trains for numTrainEpochs, then saves the model to outputDir (when given), with the options given to create(). */
+  async train(): Promise<RewardTrainResult> {
     const c = this.config;
-    const log = opts.log ?? this.log;
+    const opts = this.options;
+    const log = this.log;
     const outputDir = c.outputDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'rlhfkit-reward-run-'));
     const given = opts.outputDirClaim;
     const claim = given ?? claimOutputDir(outputDir, { resume: c.resumeFromCheckpoint, overwrite: c.overwriteOutputDir, log });
@@ -219,7 +227,7 @@ export class RewardTrainer {
       handleSignals: opts.handleSignals,
       progressStream: opts.progressStream,
       log: opts.log,
-      onStep: opts.onStep ? (info) => opts.onStep?.({ step: info.step, loss: info.loss, lr: info.lr }) : undefined,
+      onStep: opts.onStep ? (info) => opts.onStep?.(info, this) : undefined,
     });
     let result: TrainingResult;
     try {
