@@ -22,7 +22,7 @@ if [ ! -f "$BASE/config.json" ]; then
         --max_positions 128 --dropout 0.0 >> "$OUTPUT/training.log" 2>&1
 fi
 
-"$RLHFKIT" sft train --model_name_or_path "$BASE" --data_path rlhfkit/demo --data_split $SPLIT \
+"$RLHFKIT" ${RLHFKIT_LAUNCH:-} sft train --model_name_or_path "$BASE" --data_path rlhfkit/demo --data_split $SPLIT \
     --data_output_path "$OUTPUT/../data_files" --max_seq_len 128 --per_device_train_batch_size 16 \
     --per_device_eval_batch_size 16 --learning_rate 1e-3 --weight_decay 0.1 --lr_scheduler_type cosine \
     --num_warmup_steps 10 --num_train_epochs $EPOCHS --dropout 0.0 --seed 1234 --threads $THREADS \

@@ -21,7 +21,7 @@ else
 fi
 
 if [ "$ALGORITHM" == "dpo" ]; then
-    "$RLHFKIT" dpo train --model_name_or_path "$STEP1" --data_path rlhfkit/demo --data_split 2,4,4 \
+    "$RLHFKIT" ${RLHFKIT_LAUNCH:-} dpo train --model_name_or_path "$STEP1" --data_path rlhfkit/demo --data_split 2,4,4 \
         --data_output_path "$OUTPUT/../data_files" --max_seq_len 128 --per_device_train_batch_size 16 \
         --per_device_eval_batch_size 16 --learning_rate 1e-4 --weight_decay 0.0 --num_train_epochs 1 --beta 0.1 \
         --num_warmup_steps 10 --dropout 0.0 --seed 1234 --threads $THREADS \
@@ -41,4 +41,4 @@ case "$ALGORITHM" in
     rloo) EXTRA=(--advantage_estimator rloo --n_samples_per_prompt 4 --per_device_generation_batch_size 4) ;;
     *) echo "step3_rlhf.sh: unknown algorithm '$ALGORITHM' (ppo, grpo, rloo or dpo)" >&2; exit 2 ;;
 esac
-"$RLHFKIT" ppo train "${COMMON[@]}" "${EXTRA[@]}" ${RLHFKIT_STEP_FLAGS:-} --output_dir "$OUTPUT" >> "$OUTPUT/training.log" 2>&1
+"$RLHFKIT" ${RLHFKIT_LAUNCH:-} ppo train "${COMMON[@]}" "${EXTRA[@]}" ${RLHFKIT_STEP_FLAGS:-} --output_dir "$OUTPUT" >> "$OUTPUT/training.log" 2>&1

@@ -2,6 +2,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { backendCliOptions } from './backend/cli-options';
 import { formatGenerateResults, runGenerate, type GenerateCliArgs } from './cli-generate';
+import { launchCommand } from './cli-launch';
 import { plotMetricsFile, splitKeys } from './cli-plot';
 import { flagRules } from './run/cli-checks';
 
@@ -75,7 +76,9 @@ export const plotCommand: CommandModule<object, PlotArgs> = {
 };
 
 /** Every core-tensor subcommand, for apps/rlhfkit/src/commands.ts. */
-export const coreTensorCommands = [generateCommand, plotCommand];
+export const coreTensorCommands = [generateCommand, plotCommand, launchCommand];
+// `rlhfkit launch`: a command on several ranks through Open MPI's mpirun (DeepSpeed's launcher).
+export { launchCommand, type LaunchArgs } from './cli-launch';
 
 // The command-line machinery every package's cli.ts builds on (yargs-typed, so kept off the library entry).
 export { runCli, type RunCliOptions } from './run/cli-main';

@@ -48,6 +48,8 @@ export * from './lora';
 export * from './checkpointing';
 // Training runs: DeepSpeed-Chat flags, the shared step loop, resumable checkpoints, model set-up for training.
 export * from './run';
+// Data parallelism: the communicator (one process, or Open MPI under mpirun), gradient averaging, ZeRO 1/2, mpirun launching.
+export * from './dist';
 // The functions behind `rlhfkit generate` and `rlhfkit plot` (the commands themselves: @rlhfkit/core-tensor/cli).
 export { formatGenerateResults, generationFromArgs, parsePromptIds, runGenerate, type GenerateCliArgs, type GenerateCliResult } from './cli-generate';
 export { plotMetricsFile, splitKeys, type PlotMetricsOptions, type PlotMetricsResult } from './cli-plot';

@@ -2,9 +2,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import { formatDuration, initBackend } from '@rlhfkit/core-tensor';
+import { flagRules, formatDuration, initBackend } from '@rlhfkit/core-tensor';
 import { DEMO_ALGORITHMS, demoLayout, demoSteps, type DemoAlgorithm } from './demo';
 import { runPipeline, timingTable, type PipelineStep } from './pipeline';
+import { launchEnv } from './launch-env';
 import { demoReport, formatDemoReport } from './report';
 import { DEPLOYMENT_TYPES, modelName, repoRoot, sizeWord, stepOutputDir, stepScript, type DeploymentType, type StepNumber } from './steps';
 
@@ -16,6 +17,8 @@ export interface TrainArgs {
   reward_zero_stage: string;
   output_dir: string;
   deployment_type: DeploymentType;
+  num_gpus?: number;
+  hostfile?: string;
   force: boolean;
   quick: boolean;
   algorithm: DemoAlgorithm;
@@ -66,8 +69,11 @@ async function run(a: TrainArgs): Promise<void> {
   const root = repoRoot();
   const demo = a.actor_model === undefined && a.reward_model === undefined;
   if (!demo && (a.quick || a.algorithm !== 'ppo')) throw new Error('--quick and --algorithm choose the built-in demo\'s settings; with --actor-model/--reward-model the step scripts decide');
-  if (a.actor_zero_stage || a.reward_zero_stage) say('Non-default zero stages are passed to the step scripts, which explain that rlhfkit runs each step in one process.');
+  if (a.actor_zero_stage || a.reward_zero_stage) say('Non-default zero stages are passed to the step scripts: stages 1 and 2 shard the optimizer state across the ranks of single_node/multi_node runs (3 runs as 2).');
   const steps = demo ? demoSteps(root, a.output_dir, { quick: a.quick, algorithm: a.algorithm, steps: a.step }) : modelSteps(root, a);
+  // single_node / multi_node: every step runs under mpirun (rlhfkit launch), as DeepSpeed-Chat's scripts run `deepspeed`.
+  const launch = launchEnv({ deploymentType: a.deployment_type, numGpus: a.num_gpus, hostfile: a.hostfile });
+  for (const s of steps) s.env = { ...(s.env ?? {}), ...launch };
   if (demo) say(`The built-in demo (${a.quick ? 'quick preset' : 'full preset'}, step 3: ${a.algorithm}) -> ${path.resolve(a.output_dir)}; each step logs to its folder's training.log`);
   const t0 = performance.now();
   const timings = await runPipeline(steps, { force: a.force, log: say, progress: process.stdout.isTTY ? process.stdout : null });
@@ -99,11 +105,14 @@ export function trainOptions(y: Argv): Argv<TrainArgs> {
     .option('reward-zero-stage', { alias: 'reward_zero_stage', type: 'string', default: '', choices: ['', '0', '1', '2', '3'], describe: 'ZeRO stage passed to the step 2 script' })
     .option('output-dir', { alias: 'output_dir', type: 'string', default: './output', describe: 'where every step writes (DeepSpeed-Chat layout: actor-models/<size>, reward-models/<size>, step3-models/<size>)' })
     .option('deployment-type', { alias: 'deployment_type', type: 'string', default: 'single_gpu', choices: [...DEPLOYMENT_TYPES], describe: "which step scripts run (training_scripts/<step>/opt/<type>/)" })
+    .option('num-gpus', { alias: 'num_gpus', type: 'number', describe: 'single_node/multi_node: ranks per host (DeepSpeed\'s name; default: one per CPU, or the hostfile\'s slots)' })
+    .option('hostfile', { type: 'string', describe: 'multi_node: DeepSpeed hostfile, "host slots=N" per line (default /job/hostfile)' })
     .option('force', { type: 'boolean', default: false, describe: 'rerun steps that finished before (their folders are replaced)' })
     .option('quick', { type: 'boolean', default: false, describe: 'the demo: a small preset that finishes in about 3 minutes (what CI runs)' })
     .option('algorithm', { type: 'string', default: 'ppo', choices: [...DEMO_ALGORITHMS], describe: "the demo's step 3: PPO (DeepSpeed-Chat), GRPO or RLOO (no critic), or DPO from the step-1 model" })
     .option('report', { type: 'boolean', default: true, describe: 'the demo: end with the before/after report (--no-report skips it)' })
     .option('report-prompts', { alias: 'report_prompts', type: 'number', default: 80, describe: 'the demo: held-out prompts the report answers' })
+    .check(flagRules({ num_gpus: { int: true, min: 1 } }))
     .parserConfiguration({ 'duplicate-arguments-array': false })
     .strict() as unknown as Argv<TrainArgs>;
 }

@@ -2,7 +2,7 @@
 import * as path from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import {
-  AdamW, applyLora, checkMaxSeqLen, claimOutputDir, getOptimizerGroupedParameters, loadModelForTraining, loadTrainingTokenizer, LrScheduler, readModelConfigs,
+  AdamW, applyLora, checkMaxSeqLen, claimOutputDir, defaultCommunicator, getOptimizerGroupedParameters, loadModelForTraining, loadTrainingTokenizer, LrScheduler, readModelConfigs,
   resolveModelDir, roundUpVocab, setUpGradientCheckpointing, TrainingLoop, writeRunConfig, type CausalLM, type EvalPoint, type OutputDirClaim,
   type ProgressStream, type StepInfo, type Tokenizer, type TrainingResult, type TrainingTask,
 } from '@rlhfkit/core-tensor';
@@ -93,7 +93,9 @@ export class DpoTrainer {
     this.trainable = policy.trainableParameters();
     const groups = getOptimizerGroupedParameters([...this.trainable.keys()], c.weightDecay, { loraLr: c.loraLearningRate });
     this.optimizer = new AdamW(groups, this.trainable, { lr: c.learningRate, betas: DPO_BETAS });
-    this.sampler = new BatchSampler(datasets.train.length, { batchSize: c.perDeviceTrainBatchSize, shuffle: true, seed: c.seed });
+    // Data parallel under mpirun: each rank its shard (DistributedSampler), rank 0 saves; evaluation runs whole on every rank.
+    const comm = defaultCommunicator();
+    this.sampler = new BatchSampler(datasets.train.length, { batchSize: c.perDeviceTrainBatchSize, shuffle: true, seed: c.seed, rank: comm.rank, worldSize: comm.size });
     this.scheduler = new LrScheduler(this.optimizer, c.lrSchedulerType, { warmupSteps: c.numWarmupSteps, totalSteps: this.totalSteps });
   }
 
@@ -227,10 +229,12 @@ export class DpoTrainer {
     const result = await loop.run();
     let savedTo: string | null = null;
     if (result.status === 'completed') {
-      this.log('saving the final model ...');
-      claim.check();
-      await this.save(c.outputDir);
       savedTo = c.outputDir;
+      if (defaultCommunicator().rank === 0) {
+        this.log('saving the final model ...');
+        claim.check();
+        await this.save(c.outputDir);
+      }
     }
     return { ...result, savedTo, dpoEvals: this.evals.slice(first) };
   }

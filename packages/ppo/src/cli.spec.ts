@@ -42,7 +42,8 @@ describe('rlhfkit ppo train flags', () => {
     expect(scripts.length).toBeGreaterThanOrEqual(7);
     for (const s of scripts) {
       const text = fs.readFileSync(s, 'utf8');
-      const body = text.slice(text.lastIndexOf('"$RLHFKIT" ppo train') + '"$RLHFKIT"'.length);
+      // `"$RLHFKIT" ppo train ...`, or under mpirun `"$RLHFKIT" launch --deployment_type single_node -- ppo train ...`
+      const body = text.slice(text.lastIndexOf(' ppo train'));
       const argv = body
         .replace(/\\\n/g, ' ')
         .split('&>')[0]

@@ -1,8 +1,9 @@
-// Step 3's resumable checkpoints: every role's state plus the loop's position, RNGs, KL coefficient and last usable batch.
+// Step 3's resumable checkpoints: every role's state plus the loop's position, RNGs, KL coefficient and last usable batch
+// (under mpirun: rank 0 writes, with every other rank's own rollout stream, shuffle stream and last usable batch).
 import * as path from 'node:path';
 import {
-  camelToSnake, readRunConfig, readTrainerState, resolveCheckpoint, RunCheckpointError, RUN_CONFIG_FILE, TRAINER_STATE_FORMAT, writeCheckpoint,
-  writeRunConfig, type Rng, type RngState, type TrainerState,
+  camelToSnake, defaultCommunicator, readRunConfig, readTrainerState, resolveCheckpoint, RunCheckpointError, RUN_CONFIG_FILE, TRAINER_STATE_FORMAT, writeCheckpoint,
+  writeRunConfig, type Communicator, type Rng, type RngState, type TrainerState,
 } from '@rlhfkit/core-tensor';
 import { PPO_RESUME_MAY_CHANGE, PPO_RESUME_MUST_MATCH, type PpoConfig } from './config';
 import { intFromRows, matrixRows } from './matrix';
@@ -21,6 +22,15 @@ export interface PpoCheckpointState {
   stepRewardSum: number;
 }
 
+type SavedGenerated = { prompts: number[][]; seq: number[][]; promptIndex: number[] } | null;
+
+/** What differs between the ranks of a data-parallel run: each generates from its own prompts with its own streams. */
+export interface PpoRankState {
+  rolloutSeed: number;
+  shuffle: RngState;
+  lastGenerated: SavedGenerated;
+}
+
 interface PpoExtra {
   epoch: number;
   stepInEpoch: number;
@@ -28,12 +38,26 @@ interface PpoExtra {
   rolloutSeed: number;
   emaReward: number | null;
   stepRewardSum: number;
-  lastGenerated: { prompts: number[][]; seq: number[][]; promptIndex: number[] } | null;
+  lastGenerated: SavedGenerated;
+  /** Ranks 1.. of a data-parallel run (rank 0's are the fields above). */
+  otherRanks?: PpoRankState[];
+}
+
+function savedGenerated(last: LastGenerated | null): SavedGenerated {
+  return last ? { prompts: matrixRows(last.prompts), seq: matrixRows(last.seq), promptIndex: last.promptIndex } : null;
+}
+
+function loadedGenerated(last: SavedGenerated): LastGenerated | null {
+  return last ? ({ prompts: intFromRows(last.prompts), seq: intFromRows(last.seq), promptIndex: last.promptIndex } satisfies LastGenerated) : null;
+}
+
+/** This rank's own streams, for rank 0's checkpoint. */
+export function ppoRankState(trainer: PpoTrainer, s: PpoCheckpointState): PpoRankState {
+  return { rolloutSeed: trainer.rolloutState, shuffle: s.shuffle.getState(), lastGenerated: savedGenerated(trainer.lastGenerated) };
 }
 
 /** Writes checkpoint-<step> (actor/, critic/, trainer_state.json, rlhfkit_config.json) atomically; returns its folder. */
-export async function savePpoCheckpoint(trainer: PpoTrainer, c: PpoConfig, s: PpoCheckpointState, totalSteps: number): Promise<string> {
-  const last = trainer.lastGenerated;
+export async function savePpoCheckpoint(trainer: PpoTrainer, c: PpoConfig, s: PpoCheckpointState, totalSteps: number, otherRanks?: PpoRankState[]): Promise<string> {
   const extra: PpoExtra = {
     epoch: s.epoch,
     stepInEpoch: s.stepInEpoch,
@@ -41,7 +65,8 @@ export async function savePpoCheckpoint(trainer: PpoTrainer, c: PpoConfig, s: Pp
     rolloutSeed: trainer.rolloutState,
     emaReward: s.emaReward,
     stepRewardSum: s.stepRewardSum,
-    lastGenerated: last ? { prompts: matrixRows(last.prompts), seq: matrixRows(last.seq), promptIndex: last.promptIndex } : null,
+    lastGenerated: savedGenerated(trainer.lastGenerated),
+    ...(otherRanks ? { otherRanks } : {}),
   };
   const state: TrainerState = {
     format: TRAINER_STATE_FORMAT,
@@ -60,16 +85,23 @@ export async function savePpoCheckpoint(trainer: PpoTrainer, c: PpoConfig, s: Pp
     async (dir) => {
       await trainer.roles.actor.saveState(path.join(dir, 'actor'));
       await trainer.roles.critic?.saveState(path.join(dir, 'critic'));
-      writeRunConfig(dir, 'ppo', c);
+      writeRunConfig(dir, 'ppo', c, { worldSize: (otherRanks?.length ?? 0) + 1 });
     },
     { keep: c.saveTotalLimit },
   );
 }
 
 /** Fails with the flags to fix when the checkpoint's run used other values for what must match. */
-function checkResumeConfig(dir: string, c: PpoConfig, log: (l: string) => void): void {
+function checkResumeConfig(dir: string, c: PpoConfig, log: (l: string) => void, worldSize: number): void {
   const saved = readRunConfig(dir);
   if (saved.step !== 'ppo') throw new RunCheckpointError(`cannot resume step 3 from ${dir}: it is a checkpoint of '${saved.step}'`);
+  const savedWorld = saved.world_size ?? 1;
+  if (savedWorld !== worldSize) {
+    throw new RunCheckpointError(
+      `cannot resume from ${dir}: its run had ${savedWorld} data-parallel process(es) and this one has ${worldSize}; each rank's prompts depend on it. ` +
+        `Resume with the same number (${savedWorld > 1 ? `mpirun -np ${savedWorld}` : 'one process, without mpirun'}), or start a new run`,
+    );
+  }
   const now = c as unknown as Record<string, unknown>;
   const differs = (k: string): boolean => JSON.stringify(saved.config[k]) !== JSON.stringify(now[k]);
   const bad = PPO_RESUME_MUST_MATCH.filter(differs);
@@ -81,10 +113,12 @@ function checkResumeConfig(dir: string, c: PpoConfig, log: (l: string) => void):
 }
 
 /** Puts the roles, the trainer and the loop state back as checkpoint `c.resumeFromCheckpoint` has them; returns its folder. */
-export async function restorePpoCheckpoint(trainer: PpoTrainer, c: PpoConfig, s: PpoCheckpointState, log: (l: string) => void): Promise<string> {
+export async function restorePpoCheckpoint(
+  trainer: PpoTrainer, c: PpoConfig, s: PpoCheckpointState, log: (l: string) => void, comm: Communicator = defaultCommunicator(),
+): Promise<string> {
   const dir = resolveCheckpoint(c.resumeFromCheckpoint as string, c.outputDir);
   const st = readTrainerState(dir);
-  checkResumeConfig(dir, c, log);
+  checkResumeConfig(dir, c, log, comm.size);
   const extra = st.extra as unknown as PpoExtra;
   if (typeof extra?.klCoef !== 'number' || typeof extra.stepInEpoch !== 'number') {
     throw new RunCheckpointError(`${dir}: the trainer state has no step-3 fields; it is not a step-3 checkpoint`);
@@ -99,7 +133,13 @@ export async function restorePpoCheckpoint(trainer: PpoTrainer, c: PpoConfig, s:
   s.stepRewardSum = extra.stepRewardSum;
   trainer.kl.value = extra.klCoef;
   trainer.rolloutState = extra.rolloutSeed;
-  const last = extra.lastGenerated;
-  trainer.lastGenerated = last ? ({ prompts: intFromRows(last.prompts), seq: intFromRows(last.seq), promptIndex: last.promptIndex } satisfies LastGenerated) : null;
+  trainer.lastGenerated = loadedGenerated(extra.lastGenerated);
+  const mine = comm.rank > 0 ? extra.otherRanks?.[comm.rank - 1] : undefined;
+  if (comm.rank > 0 && !mine) throw new RunCheckpointError(`${dir}: the checkpoint has no state for rank ${comm.rank}; it was not saved by a run of ${comm.size} ranks`);
+  if (mine) {
+    trainer.rolloutState = mine.rolloutSeed;
+    s.shuffle.setState(mine.shuffle);
+    trainer.lastGenerated = loadedGenerated(mine.lastGenerated);
+  }
   return dir;
 }

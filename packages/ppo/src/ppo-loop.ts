@@ -1,15 +1,16 @@
 // DeepSpeed-Chat step 3's main.py loop: prompt batches -> experience -> PPO epochs over micro-batches, EMA, unsupervised mixing,
-// metrics, resumable checkpoints and Ctrl-C.
+// metrics, resumable checkpoints and Ctrl-C; under mpirun each rank generates from and trains on its own prompts (rank 0 writes).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  MetricsLogger, Progress, Rng, TensorBoardWriter, truncateMetricsAfter, writeRunConfig, type MetricValues, type ProgressStream,
+  allGatherJson, allReduceNumbers, anyRank, broadcastJson, defaultCommunicator, MetricsLogger, Progress, resolveCheckpoint, Rng, TensorBoardWriter,
+  truncateMetricsAfter, writeRunConfig, type Communicator, type MetricValues, type ProgressStream,
 } from '@rlhfkit/core-tensor';
 import { BatchSampler, collatePhase3, type Phase3Item } from '@rlhfkit/data';
 import { PPO_TENSORBOARD_JOB, type PpoConfig } from './config';
 import { experienceBuffer, MiniDataset, type Experience } from './experience';
 import { onesMask, sliceRows, type IntMatrix } from './matrix';
-import { restorePpoCheckpoint, savePpoCheckpoint, type PpoCheckpointState } from './ppo-checkpoint';
+import { ppoRankState, restorePpoCheckpoint, savePpoCheckpoint, type PpoCheckpointState } from './ppo-checkpoint';
 import type { PpoTrainer } from './ppo-trainer';
 import { experienceStats, mergeStats, type ExperienceStats } from './rlhf-targets';
 import type { LmBatch } from './roles';
@@ -38,6 +39,8 @@ export interface PpoLoopOptions {
   onStep?: (info: PpoRoundInfo) => void;
   /** Largest tensor memory seen so far (bytes), for the `memory/peak_tensor_mb` metric. */
   peakTensorBytes?: () => number;
+  /** The ranks of a data-parallel run (default: Open MPI's under mpirun, else one process). */
+  communicator?: Communicator;
 }
 
 export interface PpoLoopResult {
@@ -83,8 +86,9 @@ export function promptBatch(items: readonly Phase3Item[], c: Pick<PpoConfig, 'ma
   return { prompt: slice(b.prompt), mask: slice(b.promptAttentionMask) };
 }
 
-function samplerAt(size: number, batchSize: number, seed: number, epoch: number): BatchSampler {
-  const s = new BatchSampler(size, { batchSize, shuffle: true, seed });
+/** This rank's batches of an epoch (DeepSpeed-Chat's DistributedSampler: every world-th index of the shuffled order). */
+function samplerAt(size: number, batchSize: number, seed: number, epoch: number, comm: Communicator): BatchSampler {
+  const s = new BatchSampler(size, { batchSize, shuffle: true, seed, rank: comm.rank, worldSize: comm.size });
   return BatchSampler.restore({ ...s.state(), epoch, step: 0 });
 }
 
@@ -94,19 +98,22 @@ function samplerAt(size: number, batchSize: number, seed: number, epoch: number)
  * train_unsupervised, then the EMA update), shuffling between passes. Checkpoints are taken between rounds.
  */
 export async function runPpoLoop(trainer: PpoTrainer, c: PpoConfig, data: PpoData, o: PpoLoopOptions = {}): Promise<PpoLoopResult> {
+  const comm = o.communicator ?? defaultCommunicator();
+  const dist = comm.size > 1;
+  const rank0 = comm.rank === 0;
   const baseLog = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   let progress: Progress | null = null;
-  const log = (line: string): void => (progress && !o.log ? progress.log(line) : baseLog(line));
+  const log = (line: string): void => (!rank0 ? undefined : progress && !o.log ? progress.log(line) : baseLog(line));
   const genBs = c.perDeviceGenerationBatchSize;
   const unsupRows = data.unsup?.shape[0] ?? 0;
-  const promptBatches = Math.ceil(data.prompts.length / genBs);
-  const batchesPerEpoch = data.unsup ? Math.min(promptBatches, Math.ceil(unsupRows / genBs)) : promptBatches;
+  const promptBatches = samplerAt(data.prompts.length, genBs, c.seed, 0, comm).batchesPerEpoch;
+  const batchesPerEpoch = data.unsup ? Math.min(promptBatches, samplerAt(unsupRows, genBs, c.seed, 0, comm).batchesPerEpoch) : promptBatches;
   let totalSteps = batchesPerEpoch * c.numTrainEpochs;
   if (c.maxSteps !== null) totalSteps = Math.min(totalSteps, c.maxSteps);
   if (c.enableTestMode && c.testStopStep > 0) totalSteps = Math.min(totalSteps, c.testStopStep);
   const gasActor = c.gradientAccumulationSteps * (data.unsup ? 2 : 1);
 
-  fs.mkdirSync(c.outputDir, { recursive: true });
+  if (rank0) fs.mkdirSync(c.outputDir, { recursive: true });
   const state: PpoCheckpointState = {
     globalStep: 0,
     epoch: 0,
@@ -117,18 +124,22 @@ export async function runPpoLoop(trainer: PpoTrainer, c: PpoConfig, data: PpoDat
   };
   let resumedFrom: string | null = null;
   if (c.resumeFromCheckpoint) {
-    resumedFrom = await restorePpoCheckpoint(trainer, c, state, log);
-    const dropped = truncateMetricsAfter(path.join(c.outputDir, 'metrics.jsonl'), state.globalStep);
+    // Rank 0 picks the checkpoint ('latest' skips damaged ones); every rank restores that one (its own rank's streams).
+    const dir = dist ? broadcastJson(comm, rank0 ? resolveCheckpoint(c.resumeFromCheckpoint, c.outputDir, { log }) : '') : c.resumeFromCheckpoint;
+    resumedFrom = await restorePpoCheckpoint(trainer, { ...c, resumeFromCheckpoint: dir }, state, log, comm);
+    const dropped = rank0 ? truncateMetricsAfter(path.join(c.outputDir, 'metrics.jsonl'), state.globalStep) : 0;
     log(`resumed from ${resumedFrom} at step ${state.globalStep}${dropped ? ` (dropped ${dropped} metrics lines logged after it)` : ''}`);
   }
-  writeRunConfig(c.outputDir, 'ppo', c);
-  const metrics = new MetricsLogger(c.outputDir, { tensorboard: false });
-  const tb = c.enableTensorboard ? new TensorBoardWriter(path.join(c.tensorboardPath, PPO_TENSORBOARD_JOB)) : null;
+  if (rank0) writeRunConfig(c.outputDir, 'ppo', c, { worldSize: comm.size });
+  if (dist) log(`data parallel: ${comm.size} ranks, each generating from its own ${batchesPerEpoch} prompt batches per epoch; actor and critic gradients averaged over the ranks`);
+  const metrics = rank0 ? new MetricsLogger(c.outputDir, { tensorboard: false }) : null;
+  const tb = c.enableTensorboard && rank0 ? new TensorBoardWriter(path.join(c.tensorboardPath, PPO_TENSORBOARD_JOB)) : null;
   const rewardEma = new RewardEma();
   rewardEma.value = state.emaReward;
   const result: PpoLoopResult = { status: 'completed', globalStep: state.globalStep, totalSteps, rounds: [], lastCheckpoint: resumedFrom, resumedFrom };
   let stopRequested = false;
-  const signals: NodeJS.Signals[] = o.handleSignals === false ? [] : ['SIGINT', 'SIGTERM'];
+  // Under mpirun a graceful stop arrives as SIGUSR2 (mpirun forwards it; on SIGINT it aborts the job).
+  const signals: NodeJS.Signals[] = o.handleSignals === false ? [] : dist ? ['SIGINT', 'SIGTERM', 'SIGUSR2'] : ['SIGINT', 'SIGTERM'];
   const onSignal = (sig: NodeJS.Signals): void => {
     stopRequested = true;
     for (const s of signals) process.off(s, onSignal);
@@ -140,26 +151,32 @@ export async function runPpoLoop(trainer: PpoTrainer, c: PpoConfig, data: PpoDat
   const lmBuffer = new MiniDataset<LmBatch>(c.generationBatches, c.perDeviceTrainingBatchSize, (b, s, e) => ({ inputIds: sliceRows(b.inputIds, s, e), attentionMask: sliceRows(b.attentionMask, s, e) }), (b) => b.inputIds.shape[0]);
   let roundStats: ExperienceStats[] = [];
   let roundTimes = { generate: 0, score: 0 };
-  let promptSampler = samplerAt(data.prompts.length, genBs, c.seed, state.epoch);
-  let unsupSampler = data.unsup ? samplerAt(unsupRows, genBs, c.seed, state.epoch) : null;
+  let promptSampler = samplerAt(data.prompts.length, genBs, c.seed, state.epoch, comm);
+  let unsupSampler = data.unsup ? samplerAt(unsupRows, genBs, c.seed, state.epoch, comm) : null;
   for (let i = 0; i < state.stepInEpoch; i++) {
     promptSampler.next();
     unsupSampler?.next();
   }
   const padId = trainer.settings.padTokenId;
   const save = async (): Promise<void> => {
-    result.lastCheckpoint = await savePpoCheckpoint(trainer, c, state, totalSteps);
-    log(`saved checkpoint ${result.lastCheckpoint}`);
+    // Every rank's own streams (rollout seed, shuffle, last usable batch) go into rank 0's checkpoint.
+    const ranks = allGatherJson(comm, ppoRankState(trainer, state));
+    if (rank0) {
+      result.lastCheckpoint = await savePpoCheckpoint(trainer, c, state, totalSteps, dist ? ranks.slice(1) : undefined);
+      log(`saved checkpoint ${result.lastCheckpoint}`);
+    }
+    // No rank goes on (or exits) before rank 0's checkpoint is complete.
+    if (dist) comm.barrier();
   };
 
   try {
-    progress = new Progress({ total: totalSteps, label: 'ppo', startStep: state.globalStep, stream: o.progressStream });
+    progress = rank0 ? new Progress({ total: totalSteps, label: 'ppo', startStep: state.globalStep, stream: o.progressStream }) : null;
     while (state.globalStep < totalSteps) {
       if (state.stepInEpoch >= batchesPerEpoch) {
         state.epoch += 1;
         state.stepInEpoch = 0;
-        promptSampler = samplerAt(data.prompts.length, genBs, c.seed, state.epoch);
-        unsupSampler = data.unsup ? samplerAt(unsupRows, genBs, c.seed, state.epoch) : null;
+        promptSampler = samplerAt(data.prompts.length, genBs, c.seed, state.epoch, comm);
+        unsupSampler = data.unsup ? samplerAt(unsupRows, genBs, c.seed, state.epoch, comm) : null;
       }
       if (state.stepInEpoch === 0) log(`Beginning of Epoch ${state.epoch + 1}/${c.numTrainEpochs}, Total Generation Batches ${batchesPerEpoch}`);
       const step = state.stepInEpoch;
@@ -178,8 +195,8 @@ export async function runPpoLoop(trainer: PpoTrainer, c: PpoConfig, data: PpoDat
       state.globalStep += 1;
       state.stepInEpoch += 1;
       if (mbs) {
-        const info = await trainRound(trainer, c, mbs, lm, state, log);
-        const stats = mergeStats(roundStats);
+        const info = await trainRound(trainer, c, mbs, lm, state, log, comm);
+        const stats = dist ? mergeStats(allGatherJson(comm, mergeStats(roundStats))) : mergeStats(roundStats);
         trainer.kl.update(stats.kl, stats.rows);
         // DeepSpeed-Chat: average_reward accumulates per step and feeds its EMA every gradient_accumulation_steps_actor steps.
         state.stepRewardSum += info.averageReward / gasActor;
@@ -194,14 +211,14 @@ export async function runPpoLoop(trainer: PpoTrainer, c: PpoConfig, data: PpoDat
         };
         result.rounds.push(round);
         const values = roundMetrics(round, info, o.peakTensorBytes?.() ?? 0);
-        metrics.log(state.globalStep, values);
+        metrics?.log(state.globalStep, values);
         tb?.addScalars(values, state.globalStep);
         log(
           `Epoch: ${state.epoch} | Step: ${step} | PPO Epoch: ${c.ppoEpochs} | Actor Loss: ${info.actorLoss} | Critic Loss: ${info.criticLoss ?? '-'} | ` +
             `Unsupervised Loss: ${info.unsupLoss ?? 0}`,
         );
         log(`Average reward score: ${info.averageReward} | EMA reward score: ${rewardEma.value ?? 0} | KL: ${stats.kl.toFixed(4)} | answer length: ${stats.answerLength.toFixed(1)}`);
-        progress.update(state.globalStep, { loss: info.actorLoss, lr: info.actorLr, tokens: Math.round(stats.answerLength * stats.rows) });
+        progress?.update(state.globalStep, { loss: info.actorLoss, lr: info.actorLr, tokens: Math.round(stats.answerLength * stats.rows) });
         o.onStep?.(round);
         roundStats = [];
         roundTimes = { generate: 0, score: 0 };
@@ -209,7 +226,8 @@ export async function runPpoLoop(trainer: PpoTrainer, c: PpoConfig, data: PpoDat
       result.globalStep = state.globalStep;
       await yieldToEventLoop();
       const atRoundEnd = expBuffer.length === 0;
-      const interrupt = stopRequested || (o.stopAfterSteps !== undefined && state.globalStep >= o.stopAfterSteps);
+      const wantStop = stopRequested || (o.stopAfterSteps !== undefined && state.globalStep >= o.stopAfterSteps);
+      const interrupt = dist ? anyRank(comm, wantStop) : wantStop;
       if (atRoundEnd && (interrupt || (c.saveSteps > 0 && state.globalStep % c.saveSteps === 0 && state.globalStep < totalSteps))) await save();
       if (atRoundEnd && interrupt) {
         result.status = 'interrupted';
@@ -217,16 +235,16 @@ export async function runPpoLoop(trainer: PpoTrainer, c: PpoConfig, data: PpoDat
       }
     }
     if (result.status === 'interrupted') {
-      progress.done(`stopped at step ${state.globalStep}/${totalSteps}; continue with --resume_from_checkpoint latest (last checkpoint: ${result.lastCheckpoint ?? 'none'})`);
+      progress?.done(`stopped at step ${state.globalStep}/${totalSteps}; continue with --resume_from_checkpoint latest (last checkpoint: ${result.lastCheckpoint ?? 'none'})`);
     } else {
       if (expBuffer.length) log(`note: ${expBuffer.length} generated batch(es) of an unfinished round were not trained on (the run ended mid-round, as DeepSpeed-Chat's test mode does)`);
-      progress.done();
+      progress?.done();
     }
     return result;
   } finally {
     progress?.done();
     progress = null;
-    metrics.close();
+    metrics?.close();
     tb?.close();
     for (const s of signals) process.off(s, onSignal);
   }
@@ -243,8 +261,14 @@ interface RoundTotals {
   actorGradNorm: number | null;
 }
 
-/** --ppo_epochs passes over one round's micro-batches (train_rlhf, train_unsupervised, EMA), shuffled between passes. */
-async function trainRound(trainer: PpoTrainer, c: PpoConfig, mbs: Experience[], lm: LmBatch[] | null, state: PpoCheckpointState, log: (l: string) => void): Promise<RoundTotals> {
+/**
+ * --ppo_epochs passes over one round's micro-batches (train_rlhf, train_unsupervised, EMA), shuffled between passes. Under
+ * mpirun every rank trains on as many micro-batches as the rank with the fewest (answers dropped as too short can leave
+ * a rank fewer), so each optimizer step's all-reduce is joined by all; the losses reported are means over the ranks.
+ */
+async function trainRound(
+  trainer: PpoTrainer, c: PpoConfig, mbs: Experience[], lm: LmBatch[] | null, state: PpoCheckpointState, log: (l: string) => void, comm: Communicator,
+): Promise<RoundTotals> {
   const t0 = performance.now();
   let actorSum = 0;
   let criticSum = 0;
@@ -256,7 +280,8 @@ async function trainRound(trainer: PpoTrainer, c: PpoConfig, mbs: Experience[], 
   let actorGradNorm: number | null = null;
   const lmList = lm ? [...lm] : null;
   for (let ep = 0; ep < c.ppoEpochs; ep++) {
-    const n = lmList ? Math.min(mbs.length, lmList.length) : mbs.length;
+    const mine = lmList ? Math.min(mbs.length, lmList.length) : mbs.length;
+    const n = comm.size > 1 ? allReduceNumbers(comm, [mine], 'min')[0] : mine;
     for (let i = 0; i < n; i++) {
       const r = await trainer.trainRlhf(mbs[i]);
       actorSum += r.actorLoss;
@@ -276,11 +301,13 @@ async function trainRound(trainer: PpoTrainer, c: PpoConfig, mbs: Experience[], 
   }
   if (inner === 0) log('note: this round had no micro-batch to train on');
   const d = Math.max(1, inner);
+  // DeepSpeed-Chat's get_all_reduce_mean of the reported numbers.
+  const [actorMean, criticMean, unsupMean, rewardMean] = allReduceNumbers(comm, [actorSum / d, criticSum / d, unsupSum / d, rewardSum / d]).map((x) => x / comm.size);
   return {
-    actorLoss: actorSum / d,
-    criticLoss: trainer.roles.critic ? criticSum / d : null,
-    unsupLoss: lmList ? unsupSum / d : null,
-    averageReward: rewardSum / d,
+    actorLoss: actorMean,
+    criticLoss: trainer.roles.critic ? criticMean : null,
+    unsupLoss: lmList ? unsupMean : null,
+    averageReward: rewardMean,
     seconds: (performance.now() - t0) / 1000,
     actorLr,
     criticLr,

@@ -1,5 +1,5 @@
 // Everything step 3 needs before its loop, as DeepSpeed-Chat's main.py prepares it: config, tokenizer, prompt and text data, engine.
-import { loadTrainingTokenizer, type Tokenizer } from '@rlhfkit/core-tensor';
+import { defaultCommunicator, loadTrainingTokenizer, type Tokenizer } from '@rlhfkit/core-tensor';
 import { createStepDatasets } from '@rlhfkit/data';
 import { numTotalIters, resolvePpoConfig, type PpoConfig } from './config';
 import { RlhfEngine } from './engine';
@@ -81,8 +81,10 @@ export async function setUpPpo(partial: Partial<PpoConfig>, log: (l: string) => 
     unsup = await unsupervisedBlocks(texts, tokenizer, c.maxPromptSeqLen + c.maxAnswerSeqLen);
     log(`unsupervised data: ${texts.length} texts from ${source} -> ${unsup.shape[0]} blocks of ${unsup.shape[1]} tokens (--unsup_coef ${c.unsupCoef})`);
   }
-  const promptBatches = Math.ceil(ds.train.length / c.perDeviceGenerationBatchSize);
-  const unsupBatches = unsup ? Math.ceil(unsup.shape[0] / c.perDeviceGenerationBatchSize) : null;
+  // Per rank, as DeepSpeed-Chat's len(prompt_train_dataloader) under its DistributedSampler (padded to a multiple of the ranks).
+  const world = defaultCommunicator().size;
+  const promptBatches = Math.ceil(Math.ceil(ds.train.length / world) / c.perDeviceGenerationBatchSize);
+  const unsupBatches = unsup ? Math.ceil(Math.ceil(unsup.shape[0] / world) / c.perDeviceGenerationBatchSize) : null;
   const iters = numTotalIters(c, promptBatches, unsupBatches);
   const engine = await RlhfEngine.create(c, { tokenizer, numTotalIters: iters, unsupervised: unsup !== null, log });
   try {

@@ -1,6 +1,6 @@
 // PpoTrainer: DeepSpeed-Chat's DeepSpeedPPOTrainer over narrow roles — generate_experience, train_rlhf, train_unsupervised.
 import * as path from 'node:path';
-import { claimOutputDir, writeRunConfig, type OutputDirClaim, type ProgressStream } from '@rlhfkit/core-tensor';
+import { claimOutputDir, defaultCommunicator, writeRunConfig, type OutputDirClaim, type ProgressStream } from '@rlhfkit/core-tensor';
 import type { AdvantageEstimator, PpoConfig } from './config';
 import type { EngineRoles } from './engine';
 import { buildTargets, groupAdvantages } from './estimators';
@@ -173,7 +173,9 @@ export class PpoTrainer {
       peakTensorBytes: () => setup.engine.meter.peak,
     });
     let savedTo: string | null = null;
-    if (r.status === 'completed') {
+    // Under mpirun every rank holds the same actor and critic; rank 0 writes them.
+    if (r.status === 'completed' && defaultCommunicator().rank !== 0) savedTo = c.outputDir;
+    else if (r.status === 'completed') {
       this.log('saving model ...');
       claim.check();
       const actorDir = path.join(c.outputDir, 'actor');

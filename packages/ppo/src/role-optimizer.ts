@@ -3,8 +3,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import {
-  AdamW, clipGradNorm, getOptimizerGroupedParameters, GradientAccumulator, loadOptimizerState, LrScheduler, readJsonFile, readSafetensors,
-  saveOptimizerState, writeSafetensors, type LrSchedulerState, type ScheduleName,
+  AdamW, allReduceNumbers, clipGradNorm, DataParallel, defaultCommunicator, getOptimizerGroupedParameters, GradientAccumulator, loadOptimizerState, LrScheduler,
+  readJsonFile, readSafetensors, saveOptimizerState, writeSafetensors, type Communicator, type LrSchedulerState, type ScheduleName,
 } from '@rlhfkit/core-tensor';
 import type { UpdateResult } from './roles';
 
@@ -24,6 +24,8 @@ export interface RoleOptimizerOptions {
   accumulationSteps: number;
   /** DeepSpeed-Chat's ds_config gradient_clipping (1.0). */
   maxGradNorm: number;
+  /** The ranks of a data-parallel run (default: Open MPI's under mpirun, else one process). */
+  communicator?: Communicator;
 }
 
 const STATE_FILE = 'role_state.json';
@@ -38,13 +40,17 @@ interface RoleOptimizerState {
 /**
  * DeepSpeed's engine.backward() + engine.step() for one role: each backward adds loss/accumulationSteps' gradients; the
  * call that completes a window clips to maxGradNorm, steps AdamW and the schedule. A non-finite loss or gradient throws
- * before anything is applied.
+ * before anything is applied. Under mpirun the role's parameters start as rank 0's and each window's gradients are
+ * averaged over the ranks (one all-reduce), so every rank takes the same step; a NaN on any rank stops all of them.
  */
 export class RoleOptimizer {
   readonly optimizer: AdamW;
   readonly scheduler: LrScheduler;
   private readonly acc: GradientAccumulator;
   private steps = 0;
+  private readonly dp: DataParallel | null = null;
+  /** A non-finite micro-batch loss seen in this window (data parallel: reported at the window's end, on every rank). */
+  private badLoss: number | null = null;
 
   constructor(readonly role: string, readonly variables: Map<string, tf.Variable>, readonly o: RoleOptimizerOptions) {
     if (variables.size === 0) throw new Error(`${role}: no trainable parameters (check --only_optimize_lora and the LoRA flags)`);
@@ -52,6 +58,11 @@ export class RoleOptimizer {
     this.optimizer = new AdamW(groups, variables, { lr: o.learningRate, betas: PPO_BETAS });
     this.scheduler = new LrScheduler(this.optimizer, o.schedule, { warmupSteps: o.warmupSteps, totalSteps: o.totalSteps });
     this.acc = new GradientAccumulator(o.accumulationSteps);
+    const comm = o.communicator ?? defaultCommunicator();
+    if (comm.size > 1) {
+      this.dp = new DataParallel(comm, variables, this.optimizer, 0);
+      this.dp.broadcastParameters();
+    }
   }
 
   /** Optimizer steps taken so far. */
@@ -71,11 +82,15 @@ export class RoleOptimizer {
     const loss = this.acc.backward(() => (scale === 1 ? lossFn() : tf.mul(lossFn(), scale)), this.variables);
     const value = scale === 1 ? loss : loss / scale;
     if (!Number.isFinite(loss)) {
-      this.acc.zeroGrad();
-      throw new Error(`${this.role}: the loss is ${loss}; nothing was applied. Lower the ${this.role} learning rate or check the models`);
+      if (this.dp) this.badLoss ??= loss;
+      else {
+        this.acc.zeroGrad();
+        throw new Error(`${this.role}: the loss is ${loss}; nothing was applied. Lower the ${this.role} learning rate or check the models`);
+      }
     }
     if (!this.acc.isBoundary()) return { loss: value, stepped: false };
     const lr = this.optimizer.getLr(0);
+    if (this.dp) return this.stepDataParallel(this.dp, value, lr);
     const clip = clipGradNorm(this.acc.grads(), this.o.maxGradNorm);
     if (!clip.finite) {
       this.acc.zeroGrad();
@@ -86,6 +101,25 @@ export class RoleOptimizer {
     this.acc.zeroGrad();
     this.steps += 1;
     return { loss: value, stepped: true, gradNorm: clip.totalNorm, lr };
+  }
+
+  private stepDataParallel(dp: DataParallel, value: number, lr: number): UpdateResult {
+    const bad = allReduceNumbers(dp.comm, [this.badLoss === null ? 0 : 1])[0];
+    if (bad > 0) {
+      const mine = this.badLoss;
+      this.badLoss = null;
+      this.acc.zeroGrad();
+      throw new Error(`${this.role}: the loss is ${mine ?? 'not finite'} on ${mine === null ? `${bad} other rank(s)` : `rank ${dp.comm.rank}`}; nothing was applied. Lower the ${this.role} learning rate or check the models`);
+    }
+    const r = dp.step(this.acc.grads(), this.o.maxGradNorm);
+    if (!r.finite) {
+      this.acc.zeroGrad();
+      throw new Error(`${this.role}: the gradient norm is ${r.totalNorm}; the update was not applied. Lower the ${this.role} learning rate`);
+    }
+    this.scheduler.step();
+    this.acc.zeroGrad();
+    this.steps += 1;
+    return { loss: value, stepped: true, gradNorm: r.totalNorm, lr };
   }
 
   /** Writes optimizer moments, schedule position and any partly accumulated gradients into `dir`. */
@@ -118,6 +152,7 @@ export class RoleOptimizer {
   }
 
   dispose(): void {
+    this.dp?.dispose();
     this.acc.dispose();
     this.optimizer.dispose();
   }

@@ -1,4 +1,5 @@
 // DeepSpeed-Chat's evaluation_reward: accuracy (chosen end score > rejected) and mean scores over the eval split.
+import { allReduceNumbers, type Communicator } from '@rlhfkit/core-tensor';
 import { collatePhase2, type Phase2Batch, type Phase2Item } from '@rlhfkit/data';
 import type { RewardModel } from './reward-model';
 
@@ -11,6 +12,8 @@ export interface RewardEvalOptions {
   padTokenId: number;
   /** --max_seq_len; rows are already truncated to it. */
   maxSeqLen: number;
+  /** Data parallel: rank r scores batches r, r + size, ... and the sums are all-reduced (same result, 1/size of the time). */
+  comm?: Communicator;
 }
 
 export interface RewardEvalResult {
@@ -48,7 +51,12 @@ export function evaluateReward(model: RewardModel, items: readonly Phase2Item[],
   let rejected = 0;
   let loss = 0;
   let batches = 0;
+  const size = o.comm?.size ?? 1;
+  const rank = o.comm?.rank ?? 0;
+  let index = 0;
   for (const batch of evalBatches(items, o)) {
+    if (index === o.evalIters) break;
+    if (index++ % size !== rank) continue;
     const out = model.forward({ inputIds: batch.inputIds, attentionMask: batch.attentionMask });
     out.chosenMeanScores.forEach((c, i) => {
       if (c > out.rejectedMeanScores[i]) correct++;
@@ -58,8 +66,8 @@ export function evaluateReward(model: RewardModel, items: readonly Phase2Item[],
     rejected += mean(out.rejectedMeanScores);
     loss += out.loss;
     batches++;
-    if (batches === o.evalIters) break;
   }
+  if (o.comm && size > 1) [correct, total, chosen, rejected, loss, batches] = allReduceNumbers(o.comm, [correct, total, chosen, rejected, loss, batches]);
   return { chosenScore: chosen / batches, rejectedScore: rejected / batches, acc: correct / total, loss: loss / batches, pairs: total, batches };
 }
 

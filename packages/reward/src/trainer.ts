@@ -4,9 +4,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import {
-  AdamW, applyLora, assignWeights, checkMaxSeqLen, claimOutputDir, findWeightsFile, getOptimizerGroupedParameters, loadLoraResume, loadModelForTraining, loadStateDict,
+  AdamW, applyLora, assignWeights, checkMaxSeqLen, claimOutputDir, defaultCommunicator, findWeightsFile, getOptimizerGroupedParameters, loadLoraResume, loadModelForTraining, loadStateDict,
   LrScheduler, readModelConfigs, resolveModelDir, saveLoraResume, setUpGradientCheckpointing, TrainingLoop, writeRunConfig, type MetricValues,
-  type OutputDirClaim, type ProgressStream, type StepInfo, type TrainingResult, type TrainingTask,
+  type Communicator, type OutputDirClaim, type ProgressStream, type StepInfo, type TrainingResult, type TrainingTask,
 } from '@rlhfkit/core-tensor';
 import { attendedTokens, BatchSampler, collatePhase2, createStepDatasets, type Phase2Batch, type Phase2Item, type SamplerState } from '@rlhfkit/data';
 import { resolveRewardConfig, type RewardConfig } from './config';
@@ -36,6 +36,8 @@ export interface RewardTrainerOptions {
    * folder for the run and the final save, and releases it.
    */
   outputDirClaim?: OutputDirClaim;
+  /** The ranks of a data-parallel run (default: Open MPI's under mpirun, else one process). */
+  communicator?: Communicator;
 }
 
 export interface RewardTrainResult extends TrainingResult {
@@ -66,6 +68,8 @@ function evalMetrics(r: RewardEvalResult): MetricValues {
 export class RewardTrainer {
   readonly evals: { step: number; result: RewardEvalResult }[] = [];
   private readonly log: (line: string) => void;
+  /** This run's ranks (set by train(); evaluate() shards over them). */
+  private comm: Communicator | null = null;
 
   private constructor(
     readonly config: RewardConfig,
@@ -146,6 +150,7 @@ export class RewardTrainer {
       evalIters: this.config.evalIters,
       padTokenId: this.model.padTokenId,
       maxSeqLen: this.config.maxSeqLen,
+      comm: this.comm ?? undefined,
     });
   }
 
@@ -175,10 +180,11 @@ export class RewardTrainer {
   private async trainClaimed(opts: RewardTrainerOptions, outputDir: string, claim: OutputDirClaim): Promise<RewardTrainResult> {
     const c = this.config;
     const log = opts.log ?? this.log;
+    const comm = (this.comm = opts.communicator ?? defaultCommunicator());
     const params = this.model.trainableParameters();
     const groups = getOptimizerGroupedParameters([...params.keys()], c.weightDecay, { loraLr: c.loraLearningRate });
     const optimizer = new AdamW(groups, params, { lr: c.learningRate, betas: [0.9, 0.95] });
-    let sampler = new BatchSampler(this.trainItems.length, { batchSize: c.perDeviceTrainBatchSize, shuffle: true, seed: c.seed });
+    let sampler = new BatchSampler(this.trainItems.length, { batchSize: c.perDeviceTrainBatchSize, shuffle: true, seed: c.seed, rank: comm.rank, worldSize: comm.size });
     const totalSteps = Math.ceil(sampler.batchesPerEpoch / c.gradientAccumulationSteps) * c.numTrainEpochs;
     const scheduler = new LrScheduler(optimizer, c.lrSchedulerType, { warmupSteps: c.numWarmupSteps, totalSteps });
     const model = this.model;
@@ -228,6 +234,7 @@ export class RewardTrainer {
       progressStream: opts.progressStream,
       log: opts.log,
       onStep: opts.onStep ? (info) => opts.onStep?.(info, this) : undefined,
+      communicator: comm,
     });
     let result: TrainingResult;
     try {
@@ -237,11 +244,13 @@ export class RewardTrainer {
     }
     let savedTo: string | null = null;
     if (c.outputDir && result.status === 'completed') {
-      log('saving model ...');
-      claim.check();
-      await this.model.save(c.outputDir, { tokenizer: this.tok.tokenizer });
-      writeRunConfig(c.outputDir, 'reward', c);
       savedTo = c.outputDir;
+      if (comm.rank === 0) {
+        log('saving model ...');
+        claim.check();
+        await this.model.save(c.outputDir, { tokenizer: this.tok.tokenizer });
+        writeRunConfig(c.outputDir, 'reward', c, { worldSize: comm.size });
+      }
     }
     return { ...result, rewardEvals: this.evals.slice(), savedTo };
   }

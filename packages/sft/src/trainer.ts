@@ -2,9 +2,9 @@
 import * as path from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import {
-  AdamW, applyLora, checkMaxSeqLen, claimOutputDir, evaluateMeanLoss, getOptimizerGroupedParameters, loadModelForTraining, loadTrainingTokenizer, LrScheduler,
+  AdamW, applyLora, checkMaxSeqLen, claimOutputDir, defaultCommunicator, evaluateMeanLoss, getOptimizerGroupedParameters, loadModelForTraining, loadTrainingTokenizer, LrScheduler,
   setUpGradientCheckpointing, TrainingLoop, writeRunConfig, type CausalLM, type LossEvaluation, type OutputDirClaim, type ProgressStream,
-  type StepInfo, type Tokenizer, type TrainingResult, type TrainingTask,
+  type Communicator, type StepInfo, type Tokenizer, type TrainingResult, type TrainingTask,
 } from '@rlhfkit/core-tensor';
 import { attendedTokens, BatchSampler, type Phase1Batch, type Phase1Item, type SamplerState, type StepDatasets } from '@rlhfkit/data';
 import { resolveSftConfig, SFT_TENSORBOARD_JOB, type SftConfig } from './config';
@@ -36,6 +36,8 @@ export interface SftTrainerOptions {
    * once); without one, train() claims the folder for the run and the final save, and releases it.
    */
   outputDirClaim?: OutputDirClaim;
+  /** The ranks of a data-parallel run (default: Open MPI's under mpirun, else one process). */
+  communicator?: Communicator;
 }
 
 export interface SftResult extends TrainingResult {
@@ -56,6 +58,8 @@ export class SftTrainer {
   readonly sampler: BatchSampler;
   /** The variables the optimizer updates (all, or only LoRA with --only_optimize_lora). */
   readonly trainable: Map<string, tf.Variable>;
+  /** This run's ranks: each trains on its shard of the data (DeepSpeed-Chat's DistributedSampler); rank 0 saves. */
+  readonly comm: Communicator;
   private readonly log: (line: string) => void;
 
   private constructor(
@@ -66,11 +70,12 @@ export class SftTrainer {
     private readonly options: SftTrainerOptions,
   ) {
     this.log = options.log ?? ((l) => process.stderr.write(`${l}\n`));
+    this.comm = options.communicator ?? defaultCommunicator();
     const c = config;
     this.trainable = model.trainableParameters();
     const groups = getOptimizerGroupedParameters([...this.trainable.keys()], c.weightDecay, { loraLr: c.loraLearningRate });
     this.optimizer = new AdamW(groups, this.trainable, { lr: c.learningRate, betas: SFT_BETAS });
-    this.sampler = new BatchSampler(datasets.train.length, { batchSize: c.perDeviceTrainBatchSize, shuffle: true, seed: c.seed });
+    this.sampler = new BatchSampler(datasets.train.length, { batchSize: c.perDeviceTrainBatchSize, shuffle: true, seed: c.seed, rank: this.comm.rank, worldSize: this.comm.size });
     const totalSteps = Math.ceil(this.sampler.batchesPerEpoch / c.gradientAccumulationSteps) * c.numTrainEpochs;
     this.scheduler = new LrScheduler(this.optimizer, c.lrSchedulerType, { warmupSteps: c.numWarmupSteps, totalSteps });
   }
@@ -106,7 +111,7 @@ export class SftTrainer {
     this.model.eval();
     try {
       const pad = this.tokenizer.padTokenId;
-      return evaluateMeanLoss(evalBatches(this.datasets.eval, this.config.perDeviceEvalBatchSize, this.config, pad), (b) => sftLoss(this.model, b));
+      return evaluateMeanLoss(evalBatches(this.datasets.eval, this.config.perDeviceEvalBatchSize, this.config, pad), (b) => sftLoss(this.model, b), this.comm);
     } finally {
       this.model.train(wasTraining);
     }
@@ -171,15 +176,18 @@ export class SftTrainer {
       log: this.options.log,
       progressStream: this.options.progressStream,
       onStep: this.options.onStep ? (info) => this.options.onStep?.(info, this) : undefined,
+      communicator: this.comm,
     });
     const result = await loop.run();
     const perplexities = result.evals.map((e) => ({ epoch: e.epoch, step: e.step, perplexity: e.metrics['eval/perplexity'], loss: e.metrics['eval/loss'] }));
     let savedTo: string | null = null;
     if (result.status === 'completed') {
-      this.log('saving the final model ...');
-      claim.check();
-      await this.save(c.outputDir);
       savedTo = c.outputDir;
+      if (this.comm.rank === 0) {
+        this.log('saving the final model ...');
+        claim.check();
+        await this.save(c.outputDir);
+      }
     }
     return { ...result, savedTo, perplexities };
   }
@@ -187,7 +195,7 @@ export class SftTrainer {
   /** Writes the HF folder (LoRA fused, no LoRA tensors) with tokenizer files and the resolved config (rlhfkit_config.json). */
   async save(dir: string = this.config.outputDir): Promise<void> {
     await saveFinalModel(this.model, this.tokenizer, dir);
-    writeRunConfig(dir, 'sft', this.config);
+    writeRunConfig(dir, 'sft', this.config, { worldSize: this.comm.size });
   }
 
   dispose(): void {

@@ -5,7 +5,8 @@ import { readJsonFile, writeFileAtomic } from '../io/file-io';
 import { readSafetensors, readSafetensorsHeaderFull, writeSafetensors } from '../io/safetensors';
 import { removeTempsIn, trackTemp } from '../io/temp-files';
 import type { RngState } from '../rng';
-import { joinAdamWState, splitAdamWState, type AdamW, type ParamGroup } from '../train/adamw';
+import { worldFromEnv } from '../dist/world';
+import { joinAdamWState, splitAdamWState, type AdamW, type AdamWStateDict, type ParamGroup } from '../train/adamw';
 import type { LrSchedulerState } from '../train/lr-schedule';
 
 export const CHECKPOINTS_DIR = 'checkpoints';
@@ -158,19 +159,28 @@ function readRunJson<T>(file: string, what: string): T {
   });
 }
 
-/** Writes the resolved config (what `--help` flags resolved to) as JSON. */
-export function writeRunConfig(dir: string, step: string, config: object): void {
+/**
+ * Writes the resolved config (what `--help` flags resolved to) as JSON, with the number of data-parallel processes of
+ * the run (`world_size`; default: mpirun's, else 1).
+ */
+export function writeRunConfig(dir: string, step: string, config: object, opts: { worldSize?: number } = {}): void {
   fs.mkdirSync(dir, { recursive: true });
-  writeJson(path.join(dir, RUN_CONFIG_FILE), { step, config });
+  writeJson(path.join(dir, RUN_CONFIG_FILE), { step, config, world_size: opts.worldSize ?? worldFromEnv().size });
 }
 
-export function readRunConfig(dir: string): { step: string; config: Record<string, unknown> } {
+/** The saved run config; `world_size` is absent in folders written before data parallelism (they were one process). */
+export function readRunConfig(dir: string): { step: string; config: Record<string, unknown>; world_size?: number } {
   return readRunJson(path.join(dir, RUN_CONFIG_FILE), 'the run config');
 }
 
 /** AdamW state as optimizer.safetensors (moments) + optimizer.json (groups, per-parameter step counts). */
 export function saveOptimizerState(dir: string, optimizer: AdamW): void {
-  const { meta, tensors } = splitAdamWState(optimizer.stateDict());
+  saveOptimizerStateDict(dir, optimizer.stateDict());
+}
+
+/** saveOptimizerState for a state dict already in hand (ZeRO's, gathered from every rank). */
+export function saveOptimizerStateDict(dir: string, sd: AdamWStateDict): void {
+  const { meta, tensors } = splitAdamWState(sd);
   writeSafetensors(path.join(dir, OPTIMIZER_TENSORS_FILE), tensors, { format: 'rlhfkit-adamw' });
   writeJson(path.join(dir, OPTIMIZER_META_FILE), meta);
 }
@@ -193,11 +203,16 @@ function checkOptimizerMeta(meta: unknown, file: string): OptimizerMeta {
 }
 
 export function loadOptimizerState(dir: string, optimizer: AdamW): void {
+  optimizer.loadStateDict(readOptimizerStateDict(dir));
+}
+
+/** The AdamW state dict that saveOptimizerState wrote. */
+export function readOptimizerStateDict(dir: string): AdamWStateDict {
   const metaFile = path.join(dir, OPTIMIZER_META_FILE);
   const meta = checkOptimizerMeta(readRunJson<unknown>(metaFile, 'the optimizer state'), metaFile);
   const file = path.join(dir, OPTIMIZER_TENSORS_FILE);
   const tensors = Object.keys(meta.steps).length ? readSafetensors(file) : new Map();
-  optimizer.loadStateDict(joinAdamWState(meta, tensors));
+  return joinAdamWState(meta, tensors);
 }
 
 export function readTrainerState(dir: string): TrainerState {

@@ -2,6 +2,7 @@
 import yargs, { type Argv, type CommandModule, type MiddlewareFunction } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { checkFlagTokens, explainUsage, repeatedFlagValues } from './cli-checks';
+import { prepareRankProcess } from '../dist/rank-output';
 import { UsageError } from './cli-errors';
 import { withHandlerHook } from './cli-hook';
 import { describeCommands, findCommand, flagsOf, optionsView, type CommandInfo, type FlagInfo } from './cli-introspect';
@@ -58,7 +59,9 @@ export async function runCli(
   options: RunCliOptions = {},
 ): Promise<void> {
   const names = commands.map((c) => String(c.command ?? '').split(' ')[0]).filter(Boolean);
-  const writeError = options.writeError ?? ((t: string) => void process.stderr.write(t));
+  // Under mpirun: rank 0 alone prints, and the ranks of a host share its CPUs (see prepareRankProcess).
+  const rankIo = prepareRankProcess();
+  const writeError = options.writeError ?? rankIo.writeError;
   try {
     // yargs throws validation failures synchronously and handler failures asynchronously: one catch for both.
     const before = options.beforeHandler;

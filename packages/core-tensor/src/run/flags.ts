@@ -1,6 +1,8 @@
 // DeepSpeed-Chat's command-line flags for yargs, shared by every step: names, defaults, --help groups, and the ones rlhfkit only accepts.
 import type { Argv, Options } from 'yargs';
 import { BACKEND_CHOICES } from '../backend/init-backend';
+import { resolveZeroStage } from '../dist/data-parallel';
+import { worldFromEnv } from '../dist/world';
 import { SCHEDULE_NAMES } from '../train/lr-schedule';
 import { flagRules, type FlagRule } from './cli-checks';
 
@@ -96,8 +98,9 @@ export const DSCHAT_FLAGS = {
   threads: { type: 'number', rule: { int: true, min: 1 }, group: 'backend', describe: 'compute threads (default: env RLHFKIT_THREADS, else every CPU this process may use)' },
   // ---- DeepSpeed engine flags: accepted so that DeepSpeed-Chat scripts run unchanged
   zero_stage: {
-    type: 'number', rule: { int: true, min: 0, max: 3 }, group: 'deepspeed', describe: 'ZeRO stage (no effect: one process holds everything)',
-    unsupported: (v) => (typeof v === 'number' && v > 0 ? `--zero_stage ${v}: not used; ZeRO shards training state across GPUs, and rlhfkit trains in one process holding everything, which is what stage 0 does.` : null),
+    type: 'number', rule: { int: true, min: 0, max: 3 }, group: 'deepspeed',
+    describe: 'ZeRO stage of a data-parallel run (mpirun): 1 shards the AdamW state across ranks, 2 also the gradients; 3 runs as 2',
+    unsupported: (v) => (typeof v === 'number' && v > 0 ? resolveZeroStage(v, worldFromEnv().size).note : null),
   },
   offload: {
     type: 'boolean', group: 'deepspeed', describe: 'ZeRO-Offload (no effect: state already lives in host memory)',
@@ -109,7 +112,7 @@ export const DSCHAT_FLAGS = {
   },
   local_rank: {
     type: 'number', rule: { int: true, min: -1 }, group: 'deepspeed', describe: 'torch.distributed rank (no effect)',
-    unsupported: (v) => (typeof v === 'number' && v >= 0 ? `--local_rank ${v}: not used; an rlhfkit training run is one process (there is no torch.distributed launcher).` : null),
+    unsupported: (v) => (typeof v === 'number' && v >= 0 ? `--local_rank ${v}: not used; the ranks of a data-parallel run come from mpirun (Open MPI's OMPI_COMM_WORLD_* variables; see rlhfkit launch).` : null),
   },
   deepspeed: {
     type: 'boolean', group: 'deepspeed', describe: 'enable the DeepSpeed engine (no effect)',

@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { worldFromEnv } from '../dist/world';
 import { isProcessAlive, removeInFlightTemps, removeTempsIn, type TempScan } from '../io/temp-files';
 import { CHECKPOINTS_DIR, CHECKPOINT_PREFIX, RUN_CONFIG_FILE } from './checkpoint';
 
@@ -220,6 +221,9 @@ function formatScan(dir: string, scans: TempScan[]): string[] {
 export function claimOutputDir(outputDir: string, opts: ClaimOutputDirOptions = {}): OutputDirClaim {
   const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   const dir = path.resolve(outputDir);
+  // Under mpirun only rank 0 writes into the folder and holds it; the other ranks of the same run hold nothing there.
+  const world = worldFromEnv();
+  if (world.rank !== 0) return followerClaim(dir, world.rank);
   makeFolder(dir);
   const info: RunLockInfo = {
     pid: process.pid,
@@ -298,4 +302,12 @@ export async function withOutputDir<T>(outputDir: string, opts: ClaimOutputDirOp
   } finally {
     claim.release();
   }
+}
+
+/** The claim of a rank other than 0: the run's folder is rank 0's to lock, check and clean. */
+function followerClaim(dir: string, rank: number): OutputDirClaim {
+  const info: RunLockInfo = {
+    pid: process.pid, host: os.hostname(), startedAt: new Date().toISOString(), command: `rank ${rank}`, procStart: null, token: `rank-${rank}`,
+  };
+  return { dir, lockFile: path.join(dir, RUN_LOCK_FILE), info, check: () => undefined, release: () => undefined };
 }

@@ -39,6 +39,8 @@ export interface TrainingConfig {
   computeFp32Loss: boolean;
   /** Gradient clipping by global norm (DeepSpeed-Chat's ds_config gradient_clipping). */
   maxGradNorm: number;
+  /** `--zero_stage`: in a data-parallel run (mpirun), 1 shards the AdamW state, 2 also the gradients; 3 runs as 2. */
+  zeroStage?: number;
   // ---- LoRA
   loraDim: number;
   loraModuleName: string;
@@ -84,6 +86,7 @@ export const TRAINING_DEFAULTS: Readonly<TrainingConfig> = Object.freeze({
   seed: 1234,
   computeFp32Loss: false,
   maxGradNorm: 1.0,
+  zeroStage: 0,
   loraDim: 0,
   loraModuleName: 'decoder.layers.',
   onlyOptimizeLora: false,

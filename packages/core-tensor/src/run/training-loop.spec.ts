@@ -192,7 +192,7 @@ describe('TrainingLoop', () => {
     expect(cps.map((c) => c.step)).toEqual([4, 6]);
     const files = fs.readdirSync(cps[1].dir).sort();
     expect(files).toEqual(['config.json', 'generation_config.json', 'model.safetensors', 'optimizer.json', 'optimizer.safetensors', 'rlhfkit_config.json', 'trainer_state.json']);
-    expect(readRunConfig(cps[1].dir)).toEqual({ step: 'test', config: { lr: 3e-3 } });
+    expect(readRunConfig(cps[1].dir)).toEqual({ step: 'test', config: { lr: 3e-3 }, world_size: 1 });
     const loaded = await loadPretrained(cps[1].dir);
     s.model.eval();
     const [x, y] = [s.model.forward({ inputIds: ROWS.slice(0, 2) }), loaded.forward({ inputIds: ROWS.slice(0, 2) })];

@@ -2,6 +2,8 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { MetricValues } from '../metrics/metrics-logger';
 import type { ProgressStream } from '../metrics/progress';
+import type { Communicator } from '../dist/communicator';
+import type { RankMemory, ZeroStage } from '../dist/data-parallel';
 import type { Rng } from '../rng';
 import type { AdamW } from '../train/adamw';
 import type { OutputDirClaim } from './output-dir';
@@ -106,6 +108,13 @@ export interface TrainingLoopOptions {
   progressStream?: ProgressStream;
   /** Called after every optimizer step (tests, custom logging). */
   onStep?: (info: StepInfo) => void;
+  /**
+   * The ranks of a data-parallel run (default: defaultCommunicator(): Open MPI's world under mpirun, else one process).
+   * With more than one rank the task's sampler must shard the data by rank (BatchSampler's rank/worldSize).
+   */
+  communicator?: Communicator;
+  /** DeepSpeed's ZeRO stage (0, 1, 2; 3 runs as 2). Unset: `config.zeroStage`, else 0. Only matters with several ranks. */
+  zeroStage?: number;
 }
 
 export interface StepInfo {
@@ -139,6 +148,8 @@ export interface TrainingResult {
   evals: EvalRecord[];
   lastCheckpoint: string | null;
   resumedFrom: string | null;
+  /** Set in a data-parallel run (several ranks): the ranks, the ZeRO stage and this rank's training-state memory. */
+  dataParallel?: { worldSize: number; zeroStage: ZeroStage; memory: RankMemory };
 }
 
 /** A NaN or infinite loss or gradient: the run stops before the update, so nothing broken is applied or saved. */

@@ -1,6 +1,7 @@
 #!/bin/bash
 # Step 1 (SFT): DeepSpeed-Chat's training/step1_supervised_finetuning/training_scripts/opt/single_node/run_1.3b_lora.sh with rlhfkit:
-# the same flags, with `deepspeed main.py` replaced by `rlhfkit sft train`. The model must be a local folder or in the
+# the same flags, with `deepspeed main.py` replaced by
+# `rlhfkit launch --deployment_type single_node -- sft train` (Open MPI's mpirun: one rank per CPU of this host, or $RLHFKIT_NUM_GPUS). The model must be a local folder or in the
 # local Hugging Face cache (nothing is downloaded); --zero_stage, --deepspeed, --offload are accepted and explained.
 ROOT="$(cd "$(dirname "$0")/../../../.." && pwd)"
 RLHFKIT="$ROOT/node_modules/.bin/rlhfkit"
@@ -9,7 +10,7 @@ RLHFKIT="$ROOT/node_modules/.bin/rlhfkit"
 OUTPUT_PATH=./output
 mkdir -p $OUTPUT_PATH
 
-"$RLHFKIT" sft train \
+"$RLHFKIT" launch --deployment_type single_node -- sft train \
    --data_path Dahoas/rm-static Dahoas/full-hh-rlhf Dahoas/synthetic-instruct-gptj-pairwise yitingxie/rlhf-reward-datasets \
    --data_split 2,4,4 \
    --model_name_or_path "${RLHFKIT_ACTOR_MODEL:-facebook/opt-1.3b}" \

@@ -1,6 +1,7 @@
 #!/bin/bash
-# DPO for OPT-350m on the four DeepSpeed-Chat preference datasets: its step2_dpo_finetuning single_node/run_350m.sh with rlhfkit.
-# Usage: run_350m.sh [OUTPUT] [ZERO_STAGE]   (ZERO_STAGE is accepted for compatibility; rlhfkit explains it and runs in one process)
+# DPO for OPT-350m on the four DeepSpeed-Chat preference datasets: its step2_dpo_finetuning single_node/run_350m.sh with rlhfkit,
+# data parallel (Open MPI's mpirun: one rank per CPU of this host, or $RLHFKIT_NUM_GPUS).
+# Usage: run_350m.sh [OUTPUT] [ZERO_STAGE]   (ZERO_STAGE 1/2 shard the optimizer state across the ranks; 3 runs as 2)
 ROOT="$(cd "$(dirname "$0")/../../../.." && pwd)"
 RLHFKIT="$ROOT/node_modules/.bin/rlhfkit"
 OUTPUT=$1
@@ -13,7 +14,7 @@ if [ "$ZERO_STAGE" == "" ]; then
 fi
 mkdir -p $OUTPUT
 
-"$RLHFKIT" dpo train \
+"$RLHFKIT" launch --deployment_type single_node -- dpo train \
    --data_path Dahoas/rm-static Dahoas/full-hh-rlhf Dahoas/synthetic-instruct-gptj-pairwise yitingxie/rlhf-reward-datasets \
    --data_split 2,4,4 \
    --model_name_or_path facebook/opt-350m \

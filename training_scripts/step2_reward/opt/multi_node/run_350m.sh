@@ -1,6 +1,6 @@
 #!/bin/bash
-# DeepSpeed-Chat's multi_node/run_350m.sh with rlhfkit. rlhfkit trains in one process, so this runs on this machine only;
-# the global batch DeepSpeed-Chat gets from many GPUs can be had with --gradient_accumulation_steps.
+# DeepSpeed-Chat's multi_node/run_350m.sh with rlhfkit: `deepspeed main.py` replaced by
+# `rlhfkit launch --deployment_type multi_node -- reward train` (Open MPI's mpirun on the hosts of the DeepSpeed hostfile $RLHFKIT_HOSTFILE, default /job/hostfile).
 # Usage: run_350m.sh [OUTPUT] [ZERO_STAGE]
 ROOT="$(cd "$(dirname "$0")/../../../.." && pwd)"
 RLHFKIT="$ROOT/node_modules/.bin/rlhfkit"
@@ -14,7 +14,7 @@ if [ "$ZERO_STAGE" == "" ]; then
 fi
 mkdir -p $OUTPUT
 
-"$RLHFKIT" reward train \
+"$RLHFKIT" launch --deployment_type multi_node -- reward train \
    --data_path Dahoas/rm-static Dahoas/full-hh-rlhf Dahoas/synthetic-instruct-gptj-pairwise yitingxie/rlhf-reward-datasets \
    --data_split 2,4,4 \
    --model_name_or_path "${RLHFKIT_REWARD_MODEL:-facebook/opt-350m}" \

@@ -1,6 +1,7 @@
 #!/bin/bash
 # Step 3 (RLHF with PPO): DeepSpeed-Chat's training/step3_rlhf_finetuning/training_scripts/opt/single_node/run_1.3b_lora.sh with rlhfkit:
-# the same flags, with `deepspeed main.py` replaced by `rlhfkit ppo train`. The actor (step-1 output) and critic (step-2
+# the same flags, with `deepspeed main.py` replaced by
+# `rlhfkit launch --deployment_type single_node -- ppo train` (Open MPI's mpirun: one rank per CPU of this host, or $RLHFKIT_NUM_GPUS). The actor (step-1 output) and critic (step-2
 # output) must be local folders or in the local Hugging Face cache (nothing is downloaded); ZeRO stages, --deepspeed,
 # --enable_hybrid_engine and the offload flags are accepted and explained in one line each.
 # Usage: run_1.3b_lora.sh ACTOR_MODEL_PATH CRITIC_MODEL_PATH [ACTOR_ZERO_STAGE] [CRITIC_ZERO_STAGE] [OUTPUT]
@@ -27,7 +28,7 @@ Num_Padding_at_Beginning=1 # this is model related
 Actor_Lr=5e-4
 Critic_Lr=5e-6
 
-"$RLHFKIT" ppo train \
+"$RLHFKIT" launch --deployment_type single_node -- ppo train \
    --data_path Dahoas/rm-static \
    --data_split 2,4,4 \
    --actor_model_name_or_path $ACTOR_MODEL_PATH \
