@@ -1,7 +1,8 @@
 // Standard-model benchmark (shared/bench/README.md): training and greedy-generation tokens/s on one backend.
 // Run: npx tsx tools/bench/model.ts [--threads N] [--quick] [--only train|generate] [--profile] [--native 0|1] [--fused 0|1]
 // (--native 0: matmuls on XNNPACK only, and ' xnnpack' appended to the line names; --fused 0: the native matmul
-// without the fused native kernels, ' unfused' appended).
+// without the fused native kernels, ' unfused' appended; --blocks 0: the fused kernels op by op, without the whole-block
+// ones, ' per-op' appended).
 // Prints one JSON object per line; tools/bench/run.ts runs it once per thread count and adds the baseline.
 import * as tf from '@tensorflow/tfjs';
 import { setWasmFastPaths } from '../../packages/core-tensor/src/backend/fast-paths';
@@ -180,7 +181,8 @@ async function main(): Promise<void> {
   const workload = only === 'train' ? 'train' : 'generate';
   const native = (argValue('--native') ?? '1') !== '0';
   const fused = native && (argValue('--fused') ?? '1') !== '0';
-  setWasmFastPaths({ nativeMatMul: native, nativeOps: fused });
+  const blocks = fused && (argValue('--blocks') ?? '1') !== '0';
+  setWasmFastPaths({ nativeMatMul: native, nativeOps: fused, nativeBlocks: blocks });
   const info = await initBackend({ backend: argValue('--backend') ?? 'wasm', threads, quiet: true, workload });
   const shape = STANDARD_SHAPE;
   // Build or load the native kernel before timing anything; say which matmul ran in every line.
@@ -188,7 +190,7 @@ async function main(): Promise<void> {
   if (info.name !== 'wasm') matmul = `${info.name} backend`;
   else if (native && nativeGemmAddon() != null) matmul = `native ${nativeMatMulStatus().kernel} ${nativeMatMulStatus().threads}t`;
   else if (native) matmul = `xnnpack (native unavailable: ${nativeMatMulStatus().reason})`;
-  const tag = `${info.name} ${threads}t${native ? '' : ' xnnpack'}${native && !fused ? ' unfused' : ''}`;
+  const tag = `${info.name} ${threads}t${native ? '' : ' xnnpack'}${native && !fused ? ' unfused' : ''}${fused && !blocks ? ' per-op' : ''}`;
   const model = buildStandardModel(0);
   try {
     if (only == null || only === 'train') {

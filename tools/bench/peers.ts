@@ -4,7 +4,8 @@
 // step-2 rows (data split 2,4,4, max_seq_len 128, batches of 16 padded to the longest row) are exported once; each round
 // then trains step 1 and step 2 with rlhfkit (TrainingLoop, as `rlhfkit sft|reward train` runs it) and with TRL
 // (SFTTrainer, RewardTrainer: tools/bench/peers_trl.py) on exactly those batches, each in its own process, alternating.
-// One JSON line per step and thread count: training seconds (the trainer's loop only), tokens/s, ratio, per round.
+// One JSON line per step and thread count: training seconds (the trainer's loop only), tokens/s, ratio, per round, and the
+// CPU seconds of each side (all its threads; on a shared machine the less disturbed figure).
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -106,6 +107,7 @@ async function trainOurs(step: 'sft' | 'rm', base: string, data: string, threads
   const losses: number[] = [];
   const made = batches.map((b) => ({ inputIds: matrix(b.input_ids), attentionMask: matrix(b.attention_mask), labels: b.labels ? matrix(b.labels) : undefined }));
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   try {
     const loop = new TrainingLoop<Phase1Batch | Phase2Batch>(
       {
@@ -126,11 +128,12 @@ async function trainOurs(step: 'sft' | 'rm', base: string, data: string, threads
     await loop.run();
   } finally {
     const trainS = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(c0);
     optimizer.dispose();
     (rm ?? body).dispose();
     fs.rmSync(out, { recursive: true, force: true });
     const tokens = batches.reduce((a, b) => a + b.attention_mask.flat().reduce((x, y) => x + y, 0), 0) * epochs;
-    emit({ name: `rlhfkit ${step}`, train_s: round3(trainS), steps: batches.length * epochs, tokens, loss_first: losses[0], loss_last: losses[losses.length - 1], threads, backend: `${info.name} ${info.threads}t`, tensors: tf.memory().numTensors });
+    emit({ name: `rlhfkit ${step}`, train_s: round3(trainS), cpu_s: round3((cpu.user + cpu.system) / 1e6), steps: batches.length * epochs, tokens, loss_first: losses[0], loss_last: losses[losses.length - 1], threads, backend: `${info.name} ${info.threads}t`, tensors: tf.memory().numTensors });
   }
 }
 
@@ -188,8 +191,9 @@ async function main(): Promise<void> {
       }
       const oursS = ours.map((o) => Number(o.train_s));
       const tokens = Number(ours[0].tokens);
+      const oursCpu = ours.map((o) => Number(o.cpu_s));
       const line: Json = {
-        name, train_s: round3(median(oursS)), tokens_per_s: round1(tokens / median(oursS)), train_s_per_round: oursS, steps: ours[0].steps, tokens,
+        name, train_s: round3(median(oursS)), tokens_per_s: round1(tokens / median(oursS)), train_s_per_round: oursS, cpu_s_per_round: oursCpu, steps: ours[0].steps, tokens,
         loss_first_last: [ours[0].loss_first, ours[0].loss_last], backend: ours[0].backend,
       };
       if (trl.length === ours.length && trl.length > 0) {
@@ -197,7 +201,8 @@ async function main(): Promise<void> {
         Object.assign(line, {
           baseline: `trl ${trl[0].trl} (${step === 'sft' ? 'SFTTrainer' : 'RewardTrainer'}, transformers ${trl[0].transformers}, torch ${trl[0].torch}, fp32)`,
           baseline_python: 'python' in py ? py.python : null, baseline_train_s: round3(median(trlS)), baseline_tokens_per_s: round1(tokens / median(trlS)),
-          baseline_train_s_per_round: trlS, ratio: round3(median(trlS) / median(oursS)), ratio_per_round: oursS.map((s, i) => round3(trlS[i] / s)),
+          baseline_train_s_per_round: trlS, baseline_cpu_s_per_round: trl.map((t) => Number(t.cpu_s)), ratio: round3(median(trlS) / median(oursS)),
+          ratio_per_round: oursS.map((s, i) => round3(trlS[i] / s)), cpu_ratio_per_round: oursCpu.map((s, i) => round3(Number(trl[i].cpu_s) / s)),
           baseline_loss_first_last: [trl[0].loss_first, trl[0].loss_last],
         });
       } else {

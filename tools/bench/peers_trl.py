@@ -7,7 +7,7 @@ rlhfkit trains on (tools/bench/peers.ts exports them), fp32 on the CPU, gradient
 Each dataset item is one of rlhfkit's batches (per_device_train_batch_size 1, a collator that returns the batch as it is,
 sequential order), so both trainers see the same rows, in the same batches, with the same token ids. Hyper-parameters
 are the demo's: AdamW lr 1e-3, betas (0.9, 0.95), weight decay 0.1 (not on biases and norms), cosine schedule with 10
-warm-up steps, gradient clipping 1.0. Prints one JSON line: train_s (trainer.train() wall time), steps, tokens,
+warm-up steps, gradient clipping 1.0. Prints one JSON line: train_s (trainer.train() wall time), cpu_s (its process CPU time), steps, tokens,
 loss_first, loss_last.
 """
 import argparse
@@ -70,13 +70,13 @@ def main() -> None:
         args = trl.RewardConfig(**common, max_length=None)
         trainer = trl.RewardTrainer(model=model, args=args, train_dataset=ds, data_collator=collate, processing_class=tokenizer)
     trainer._get_train_sampler = lambda *args, **kwargs: SequentialSampler(trainer.train_dataset)  # rlhfkit's batch order
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     trainer.train()
-    train_s = time.perf_counter() - t0
+    train_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     tokens = sum(sum(sum(r) for r in b["attention_mask"]) for b in batches) * a.epochs
     print(json.dumps({
-        "name": f"trl {a.mode}", "train_s": round(train_s, 3), "steps": len(batches) * a.epochs, "tokens": tokens,
+        "name": f"trl {a.mode}", "train_s": round(train_s, 3), "cpu_s": round(cpu_s, 3), "steps": len(batches) * a.epochs, "tokens": tokens,
         "loss_first": losses[0] if losses else None, "loss_last": losses[-1] if losses else None, "threads": a.threads,
         "trl": trl.__version__, "transformers": transformers.__version__, "torch": torch.__version__,
     }))

@@ -31,8 +31,10 @@ export interface StepProfile {
   matmul_shapes: KernelRow[];
   /** Nested scopes (not summed): their time includes the kernels they ran. */
   scopes: KernelRow[];
-  /** The native addon's own counters over the same call(s): calls, ms, GFLOP/s of each operation. */
+  /** The native addon's own counters over the same call(s): calls, ms, the calling thread's CPU ms, GFLOP/s. */
   native: (NativeOpStat & { gflops: number })[];
+  /** CPU ms of the step outside the native operations (tfjs dispatch, wasm kernels, host work); one thread only. */
+  cpu_outside_native_ms: number;
 }
 
 function registered(name: string): boolean {
@@ -62,7 +64,8 @@ export async function profileSteps(fn: () => void | Promise<void>, steps = 1): P
   const wall = (performance.now() - t0) / steps;
   const c = process.cpuUsage(c0);
   const native = (addon?.stats() ?? []).map((s) => ({
-    name: s.name, calls: s.calls / steps, ms: round3(s.ms / steps), gflop: round3(s.gflop / steps), gflops: round1(s.gflop / (s.ms / 1000)),
+    name: s.name, calls: s.calls / steps, ms: round3(s.ms / steps), cpuMs: round3(s.cpuMs / steps), gflop: round3(s.gflop / steps),
+    gflops: round1(s.gflop / (s.ms / 1000)),
   })).sort((a, b) => b.ms - a.ms);
   const ms = (k: { kernelTimeMs: unknown }): number => (typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0);
   const isKernel = new Map<string, boolean>();
@@ -78,8 +81,10 @@ export async function profileSteps(fn: () => void | Promise<void>, steps = 1): P
   const kernels = aggregate(kernelRows, steps);
   const kernelsMs = kernels.reduce((a, k) => a + k.ms, 0);
   const matmulMs = kernels.filter((k) => MATMUL_KERNELS.has(k.name)).reduce((a, k) => a + k.ms, 0);
+  const cpuMs = (c.user + c.system) / 1000 / steps;
   return {
-    wall_ms: round1(wall), cpu_ms: round1((c.user + c.system) / 1000 / steps), kernels_ms: round1(kernelsMs),
+    cpu_outside_native_ms: round1(cpuMs - native.reduce((a, s) => a + s.cpuMs, 0)),
+    wall_ms: round1(wall), cpu_ms: round1(cpuMs), kernels_ms: round1(kernelsMs),
     outside_kernels_ms: round1(wall - kernelsMs), matmul_ms: round1(matmulMs), matmul_share: round3(matmulMs / wall),
     kernels: kernels.slice(0, 30), matmul_shapes: aggregate(shapeRows, steps).slice(0, 12), scopes: aggregate(scopeRows, steps).slice(0, 10), native,
   };

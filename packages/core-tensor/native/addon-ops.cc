@@ -8,6 +8,10 @@
 #include "ops.h"
 
 namespace rlhfkit {
+
+/** Registers the pre-LN decoder blocks' bindings (addon-blocks.cc). */
+bool register_blocks(napi_env env, napi_value exports);
+
 namespace {
 
 /** The arguments of one call: argv[0] is the heap (a Float32Array over wasm memory), then numbers. */
@@ -291,7 +295,7 @@ bool register_ops(napi_env env, napi_value exports) {
       {"attentionGrad", nullptr, AttentionGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   return napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) == napi_ok &&
-         register_decode(env, exports);
+         register_decode(env, exports) && register_blocks(env, exports);
 }
 
 }  // namespace rlhfkit

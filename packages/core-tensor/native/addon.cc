@@ -232,7 +232,7 @@ napi_value Info(napi_env env, napi_callback_info) {
   return out;
 }
 
-/** stats(): [{ name, calls, ms, gflop }] of every native operation since the last resetStats(). */
+/** stats(): [{ name, calls, ms, cpuMs (the calling thread's), gflop }] of every native operation since resetStats(). */
 napi_value Stats(napi_env env, napi_callback_info) {
   stats::Entry entries[64];
   int n;
@@ -250,6 +250,8 @@ napi_value Stats(napi_env env, napi_callback_info) {
     CHECK_NAPI(napi_set_named_property(env, e, "calls", v));
     CHECK_NAPI(napi_create_double(env, static_cast<double>(entries[i].ns) / 1e6, &v));
     CHECK_NAPI(napi_set_named_property(env, e, "ms", v));
+    CHECK_NAPI(napi_create_double(env, static_cast<double>(entries[i].cpu_ns) / 1e6, &v));
+    CHECK_NAPI(napi_set_named_property(env, e, "cpuMs", v));
     CHECK_NAPI(napi_create_double(env, entries[i].flops / 1e9, &v));
     CHECK_NAPI(napi_set_named_property(env, e, "gflop", v));
     CHECK_NAPI(napi_set_element(env, list, i, e));

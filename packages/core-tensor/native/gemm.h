@@ -70,19 +70,21 @@ int active_threads();
 
 // Per-operation counters, read by `stats()` (the benchmark's profile): calls, nanoseconds, floating-point ops.
 namespace stats {
-void record(const char* name, uint64_t ns, double flops);
+void record(const char* name, uint64_t ns, uint64_t cpu_ns, double flops);
 uint64_t now_ns();
+/** CPU time of the calling thread (workers' time is not in it: with one thread it is the operation's CPU time). */
+uint64_t thread_cpu_ns();
 /** Records from construction to destruction under `name`. */
 struct Scope {
   const char* name;
   double flops;
-  uint64_t t0;
-  Scope(const char* n, double f) : name(n), flops(f), t0(now_ns()) {}
-  ~Scope() { record(name, now_ns() - t0, flops); }
+  uint64_t t0, c0;
+  Scope(const char* n, double f) : name(n), flops(f), t0(now_ns()), c0(thread_cpu_ns()) {}
+  ~Scope() { record(name, now_ns() - t0, thread_cpu_ns() - c0, flops); }
 };
 struct Entry {
   const char* name;
-  uint64_t calls, ns;
+  uint64_t calls, ns, cpu_ns;
   double flops;
 };
 /** Copies up to cap entries into out; returns how many there are. */

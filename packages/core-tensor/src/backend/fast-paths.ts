@@ -19,6 +19,8 @@ export const wasmFastPaths = {
    * cross-entropy, AdamW, embedding gradient) wherever the native matmul runs.
    */
   nativeOps: true,
+  /** A pre-LN OPT layer's attention and MLP blocks as one native op each way (native-blocks.ts). */
+  nativeBlocks: true,
   /** Each decoding step of OPT/GPT-2 as one native call on weights packed per KV cache (native-decode.ts). */
   nativeDecode: true,
 };

@@ -94,6 +94,7 @@ describe('initBackend', () => {
     expect(info.wasmKernels?.native).toEqual([
       'UnsortedSegmentSum', 'RlhfkitDecodeAttention', 'RlhfkitRmsNorm', 'RlhfkitRmsNormGrad', 'RlhfkitLayerNorm', 'RlhfkitLayerNormGrad',
       'RlhfkitLinear', 'RlhfkitLinearGrad', 'RlhfkitLabelLogProbs', 'RlhfkitLabelLogProbsGrad', 'RlhfkitAttention', 'RlhfkitAttentionGrad',
+      'RlhfkitAttnBlock', 'RlhfkitAttnBlockGrad', 'RlhfkitMlpBlock', 'RlhfkitMlpBlockGrad',
     ]);
     expect(info.wasmKernels?.bridged).toContain('Einsum');
     expect(info.wasmKernels?.wrapped).toEqual(['BatchMatMul', '_FusedMatMul', 'Sum', 'Identity', 'GatherV2', 'Transpose']);

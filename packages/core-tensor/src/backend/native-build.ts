@@ -31,6 +31,8 @@ export interface NativeOpStat {
   name: string;
   calls: number;
   ms: number;
+  /** CPU time of the calling thread inside it (with one thread, the operation's CPU time; less disturbed by load). */
+  cpuMs: number;
   /** Floating-point operations performed, in 1e9. */
   gflop: number;
 }

@@ -10,6 +10,7 @@ import { wrapWasmIdentity } from './identity';
 import { registerLayerNormKernels } from './layer-norm';
 import { wrapWasmSum } from './leading-sum';
 import { registerNativeAttentionKernels } from './native-attention';
+import { registerNativeBlockKernels } from './native-blocks';
 import { registerNativeLinearKernels } from './native-linear';
 import { registerNativeLossKernels } from './native-loss';
 import { wrapWasmTranspose } from './transpose';
@@ -38,7 +39,8 @@ export function registerWasmKernels(): WasmKernelReport {
     tf.registerKernel(unsortedSegmentSumConfig);
     native.push('UnsortedSegmentSum');
   }
-  native.push(...registerDecodeAttention(), ...registerLayerNormKernels(), ...registerNativeLinearKernels(), ...registerNativeLossKernels(), ...registerNativeAttentionKernels());
+  native.push(...registerDecodeAttention(), ...registerLayerNormKernels(), ...registerNativeLinearKernels(), ...registerNativeLossKernels(), ...registerNativeAttentionKernels(),
+    ...registerNativeBlockKernels());
   const bridged = registerCpuBridge();
   // The cpu backend (tests' parity reference) gets its one slow training kernel replaced here too.
   registerCpuKernels();

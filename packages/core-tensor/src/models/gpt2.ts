@@ -6,7 +6,7 @@ import { CausalLM, type BuildOptions } from './causal-lm';
 import { parseGpt2Config, type Gpt2Config } from './config';
 import { NATIVE_ACTIVATIONS } from '../backend/native-ops';
 import type { DecodeLayer, DecodeSpec } from '../backend/native-decode';
-import { allPresent, decodeColumns, decodeLinear, tiedHead } from './decode-spec';
+import { allPresent, decodeColumns, decodeLinear, onHeap, tiedHead } from './decode-spec';
 import type { Embedding } from './embedding';
 import type { ModuleFactory } from './factory';
 import type { Linear } from './linear';
@@ -110,7 +110,7 @@ export class Gpt2LMHeadModel extends CausalLM {
   protected override decodeSpec(): DecodeSpec | null {
     const c = this.config;
     const act = NATIVE_ACTIVATIONS[c.activation];
-    if (act == null) return null;
+    if (act == null || !onHeap(this.wte) || !onHeap(this.wpe)) return null;
     const layers = allPresent(this.layers.map((l) => (l as Gpt2Block).decodeLayer()));
     const head = this.head != null ? decodeLinear(this.head) : c.tieWordEmbeddings ? tiedHead(this.wte.weight) : null;
     if (layers == null || head == null) return null;

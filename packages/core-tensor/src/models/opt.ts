@@ -5,8 +5,10 @@ import { attentionFromRows } from './attention';
 import { CausalLM, type BuildOptions } from './causal-lm';
 import { parseOptConfig, type OptConfig } from './config';
 import { NATIVE_ACTIVATIONS } from '../backend/native-ops';
+import { canUseNativeAttention } from '../backend/native-attention';
+import { canUseNativeBlocks, nativeAttentionBlock, nativeMlpBlock } from '../backend/native-blocks';
 import type { DecodeLayer, DecodeSpec } from '../backend/native-decode';
-import { allPresent, decodeLinear, tiedHead } from './decode-spec';
+import { allPresent, decodeLinear, onHeap, tiedHead } from './decode-spec';
 import type { Embedding } from './embedding';
 import type { ModuleFactory } from './factory';
 import type { Linear } from './linear';
@@ -58,7 +60,37 @@ class OptDecoderLayer implements DecoderLayer {
     return { ln1: ln(this.selfAttnLayerNorm), ln2: ln(this.finalLayerNorm), q, k, v, o, fc1, fc2, divisor: 1 };
   }
 
+  /**
+   * The whole layer as two native blocks (backend/native-blocks.ts): pre-LN with affine norms and biases, no cache,
+   * no adapters, no dropout while training, a native activation; null otherwise (the ops below run).
+   */
+  private applyBlocks(hidden: tf.Tensor3D, ctx: LayerContext, kv: LayerKV | undefined): tf.Tensor3D | null {
+    const c = this.c;
+    const { batch: b, queryLen: t } = ctx;
+    const act = NATIVE_ACTIVATIONS[c.activation];
+    const ln1 = this.selfAttnLayerNorm;
+    const ln2 = this.finalLayerNorm;
+    const lins = [this.qProj, this.kProj, this.vProj, this.outProj, this.fc1, this.fc2];
+    if (kv != null || !c.doLayerNormBefore || act == null || hidden.dtype !== 'float32' || !canUseNativeBlocks()) return null;
+    if (ctx.training && (c.dropout > 0 || c.attentionDropout > 0)) return null;
+    // A frozen bfloat16 weight (weight16, held outside the tensor heap) keeps the ops below too.
+    const plain = (l: Linear): boolean => l.adapter == null && l.bias != null && (l as { weight16?: unknown }).weight16 == null;
+    if (ln1.weight == null || ln1.bias == null || ln2.weight == null || ln2.bias == null || !lins.every(plain)) return null;
+    if (!canUseNativeAttention(b, t, ctx.maskBias)) return null;
+    const d = c.hiddenSize;
+    const x = tf.reshape(hidden, [b * t, d]) as tf.Tensor2D; // [b*t, d]
+    const bias = (l: Linear): tf.Tensor => l.bias as tf.Tensor;
+    const y = nativeAttentionBlock(x, {
+      lnW: ln1.weight, lnB: ln1.bias, wq: this.qProj.weight, bq: bias(this.qProj), wk: this.kProj.weight, bk: bias(this.kProj),
+      wv: this.vProj.weight, bv: bias(this.vProj), wo: this.outProj.weight, bo: bias(this.outProj),
+    }, ctx.maskBias, { batch: b, heads: c.numHeads, eps: 1e-5, qScale: this.scaling, divisor: 1 }); // [b*t, d]
+    const z = nativeMlpBlock(y, { lnW: ln2.weight, lnB: ln2.bias, w1: this.fc1.weight, b1: bias(this.fc1), w2: this.fc2.weight, b2: bias(this.fc2) }, { act, eps: 1e-5 });
+    return tf.reshape(z, [b, t, d]) as tf.Tensor3D; // [b, t, d]
+  }
+
   apply(hidden: tf.Tensor3D, ctx: LayerContext, kv?: LayerKV): tf.Tensor3D {
+    const blocks = this.applyBlocks(hidden, ctx, kv);
+    if (blocks != null) return blocks;
     const c = this.c;
     const { batch: b, queryLen: t } = ctx;
     const d = c.hiddenSize;
@@ -135,7 +167,7 @@ export class OptForCausalLM extends CausalLM {
   protected override decodeSpec(): DecodeSpec | null {
     const c = this.config;
     const act = NATIVE_ACTIVATIONS[c.activation];
-    if (this.projectIn != null || this.projectOut != null || act == null) return null;
+    if (this.projectIn != null || this.projectOut != null || act == null || !onHeap(this.embedTokens) || !onHeap(this.embedPositions)) return null;
     const layers = allPresent(this.layers.map((l) => (l as OptDecoderLayer).decodeLayer()));
     const head = this.head != null ? decodeLinear(this.head) : c.tieWordEmbeddings ? tiedHead(this.embedTokens.weight) : null;
     if (layers == null || head == null) return null;
