@@ -129,8 +129,8 @@ export class DpoTrainer {
         endOfConversationToken: c.eotToken,
         log,
       });
-      if (datasets.train.length === 0) throw new Error(`DPO has no training pairs from --data_path ${c.dataPath.join(' ')} with --data_split ${c.dataSplit}; check the data and the split (phase 2's share)`);
-      if (datasets.eval.length === 0) throw new Error(`DPO has no evaluation pairs from --data_path ${c.dataPath.join(' ')}; DeepSpeed-Chat evaluates the rewards on them`);
+      if (datasets.train.length === 0) throw new Error(`DPO has no training pairs from dataPath (--data_path) ${c.dataPath.join(' ')} with dataSplit (--data_split) ${c.dataSplit}; check the data and the split (phase 2's share)`);
+      if (datasets.eval.length === 0) throw new Error(`DPO has no evaluation pairs from dataPath (--data_path) ${c.dataPath.join(' ')}; DeepSpeed-Chat evaluates the rewards on them`);
       return new DpoTrainer(c, policy, reference, tokenizer, datasets, options);
     } catch (e) {
       policy.dispose();

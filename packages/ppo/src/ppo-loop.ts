@@ -235,7 +235,7 @@ export async function runPpoLoop(trainer: PpoTrainer, c: PpoConfig, data: PpoDat
       }
     }
     if (result.status === 'interrupted') {
-      progress?.done(`stopped at step ${state.globalStep}/${totalSteps}; continue with --resume_from_checkpoint latest (last checkpoint: ${result.lastCheckpoint ?? 'none'})`);
+      progress?.done(`stopped at step ${state.globalStep}/${totalSteps}; continue with --resume_from_checkpoint latest (resumeFromCheckpoint: 'latest'; last checkpoint: ${result.lastCheckpoint ?? 'none'})`);
     } else {
       if (expBuffer.length) log(`note: ${expBuffer.length} generated batch(es) of an unfinished round were not trained on (the run ended mid-round, as DeepSpeed-Chat's test mode does)`);
       progress?.done();

@@ -74,7 +74,7 @@ export async function setUpPpo(partial: Partial<PpoConfig>, log: (l: string) => 
     dataOutputPath: c.dataOutputPath || undefined,
     log,
   });
-  if (ds.train.length === 0) throw new Error(`step 3 has no prompts from --data_path ${c.dataPath.join(' ')} with --data_split ${c.dataSplit}; check the data and the split`);
+  if (ds.train.length === 0) throw new Error(`step 3 has no prompts from dataPath (--data_path) ${c.dataPath.join(' ')} with dataSplit (--data_split) ${c.dataSplit}; check the data and the split`);
   let unsup = null;
   if (c.unsupervisedDatasetName) {
     const { texts, source } = await readUnsupervisedTexts(c.unsupervisedDatasetName, c.unsupervisedDatasetConfigName);

@@ -91,8 +91,8 @@ export class SftTrainer {
       if (config.loraDim > 0) applyLora(model, config, log);
       if (config.gradientCheckpointing) setUpGradientCheckpointing(model, log);
       const datasets = await loadSftDatasets(config, tokenizer, log);
-      if (datasets.train.length === 0) throw new Error(`step 1 has no training rows from --data_path ${config.dataPath.join(' ')} with --data_split ${config.dataSplit}; check the data and the split`);
-      if (datasets.eval.length === 0) throw new Error(`step 1 has no evaluation rows from --data_path ${config.dataPath.join(' ')}; DeepSpeed-Chat evaluates perplexity on them`);
+      if (datasets.train.length === 0) throw new Error(`step 1 has no training rows from dataPath (--data_path) ${config.dataPath.join(' ')} with dataSplit (--data_split) ${config.dataSplit}; check the data and the split`);
+      if (datasets.eval.length === 0) throw new Error(`step 1 has no evaluation rows from dataPath (--data_path) ${config.dataPath.join(' ')}; DeepSpeed-Chat evaluates perplexity on them`);
       return new SftTrainer(config, model, tokenizer, datasets, options);
     } catch (e) {
       model.dispose();

@@ -75,7 +75,7 @@ describe('DeepSpeed-Chat flags', () => {
   });
 
   test('checkFlag errors say which flag, what it got and what it needs', () => {
-    expect(() => checkFlag.int(0, 'per_device_train_batch_size', 1)).toThrow(new FlagError('--per_device_train_batch_size must be an integer >= 1, got 0'));
+    expect(() => checkFlag.int(0, 'per_device_train_batch_size', 1)).toThrow(new FlagError('perDeviceTrainBatchSize: --per_device_train_batch_size must be an integer >= 1, got 0'));
     expect(() => checkFlag.number(NaN, 'learning_rate', 0)).toThrow('--learning_rate must be a number >= 0, got a value that is not a number');
     expect(() => checkFlag.nonEmpty('', 'model_name_or_path', 'a model folder')).toThrow('--model_name_or_path is required: a model folder');
   });

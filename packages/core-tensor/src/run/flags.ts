@@ -220,6 +220,11 @@ export function configFromArgs<C extends object>(defaults: C, args: Record<strin
   return out as C;
 }
 
+/** `data_path` -> `dataPath: --data_path`: how a message names a setting for library and command-line users alike. */
+export function optionLabel(flag: string): string {
+  return `${snakeToCamel(flag)}: --${flag}`;
+}
+
 /** A flag value a user can fix: names the flag, what it got and what it needs. */
 export class FlagError extends Error {
   constructor(message: string) {
@@ -228,21 +233,24 @@ export class FlagError extends Error {
   }
 }
 
-/** Checks for config values; each throws a FlagError naming the --flag. */
+/**
+ * Checks for config values; each throws a FlagError naming the option as the library takes it and as the flag
+ * (`learningRate: --learning_rate must be ...`), so the message fits both a config object and a command line.
+ */
 export const checkFlag = {
   int(value: number, flag: string, min: number): void {
-    if (!Number.isInteger(value) || value < min) throw new FlagError(`--${flag} must be an integer >= ${min}, got ${formatValue(value)}`);
+    if (!Number.isInteger(value) || value < min) throw new FlagError(`${optionLabel(flag)} must be an integer >= ${min}, got ${formatValue(value)}`);
   },
   number(value: number, flag: string, min: number, exclusiveMin = false): void {
     const ok = Number.isFinite(value) && (exclusiveMin ? value > min : value >= min);
-    if (!ok) throw new FlagError(`--${flag} must be a number ${exclusiveMin ? '>' : '>='} ${min}, got ${formatValue(value)}`);
+    if (!ok) throw new FlagError(`${optionLabel(flag)} must be a number ${exclusiveMin ? '>' : '>='} ${min}, got ${formatValue(value)}`);
   },
   oneOf<T extends string>(value: string, flag: string, choices: readonly T[]): T {
-    if (!(choices as readonly string[]).includes(value)) throw new FlagError(`--${flag} must be one of ${choices.join(', ')}, got ${formatValue(value)}`);
+    if (!(choices as readonly string[]).includes(value)) throw new FlagError(`${optionLabel(flag)} must be one of ${choices.join(', ')}, got ${formatValue(value)}`);
     return value as T;
   },
   nonEmpty(value: string | null | undefined, flag: string, hint: string): string {
-    if (typeof value !== 'string' || value.trim() === '') throw new FlagError(`--${flag} is required: ${hint}`);
+    if (typeof value !== 'string' || value.trim() === '') throw new FlagError(`${optionLabel(flag)} is required: ${hint}`);
     return value;
   },
 };

@@ -111,14 +111,14 @@ function sleepMs(ms: number): void {
 
 function makeFolder(dir: string): void {
   if (fs.existsSync(dir) && !fs.statSync(dir).isDirectory()) {
-    throw new OutputDirError(`--output_dir ${dir} is a file, not a folder; name a folder for the run (it is created when missing)`);
+    throw new OutputDirError(`outputDir: --output_dir ${dir} is a file, not a folder; name a folder for the run (it is created when missing)`);
   }
   try {
     fs.mkdirSync(dir, { recursive: true });
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
     const why = code === 'ENOTDIR' || code === 'EEXIST' ? 'a part of the path is a file' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code;
-    throw new OutputDirError(`--output_dir ${dir}: cannot create the folder (${why}); choose another --output_dir`);
+    throw new OutputDirError(`outputDir: --output_dir ${dir}: cannot create the folder (${why}); choose another outputDir`);
   }
 }
 
@@ -157,14 +157,14 @@ function acquireLock(dir: string, info: RunLockInfo, log: (line: string) => void
     }
     if (holder.pid === process.pid && holder.host === info.host && holder.procStart === info.procStart) {
       throw new OutputDirError(
-        `--output_dir ${dir} is already held by this process (an earlier trainer on it was not disposed, or its claim not released); ` +
+        `outputDir: --output_dir ${dir} is already held by this process (an earlier trainer on it was not disposed, or its claim not released); ` +
           'one output folder takes one run at a time',
       );
     }
     if (!isStale(holder)) {
       throw new OutputDirError(
-        `--output_dir ${dir} is in use by another rlhfkit run: ${describeHolder(holder)}. Wait for it to finish, stop it, or choose another ` +
-          `--output_dir; if that run is gone (another machine sharing this folder), delete ${file}`,
+        `outputDir: --output_dir ${dir} is in use by another rlhfkit run: ${describeHolder(holder)}. Wait for it to finish, stop it, or ` +
+          `choose another outputDir; if that run is gone (another machine sharing this folder), delete ${file}`,
       );
     }
     // Move the dead run's lock aside, and make sure what moved is the lock judged stale, not a live run's new one.
@@ -262,8 +262,9 @@ export function claimOutputDir(outputDir: string, opts: ClaimOutputDirOptions = 
     if (previous.length && !opts.resume) {
       if (!opts.overwrite) {
         throw new OutputDirError(
-          `--output_dir ${dir} holds a previous run (${previous.join(', ')}); a new run would mix with it. Pass ` +
-            '--resume_from_checkpoint latest to continue it, --overwrite_output_dir to replace it, or choose another --output_dir',
+          `outputDir: --output_dir ${dir} holds a previous run (${previous.join(', ')}); a new run would mix with it. Pass ` +
+            "--resume_from_checkpoint latest to continue it, --overwrite_output_dir to replace it (as options: resumeFromCheckpoint: 'latest', " +
+            'overwriteOutputDir: true), or choose another outputDir',
         );
       }
       const gone = RUN_STATE.filter((f) => fs.existsSync(path.join(dir, f)));

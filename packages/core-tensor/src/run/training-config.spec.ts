@@ -39,18 +39,18 @@ describe('TrainingConfig', () => {
   });
 
   test.each([
-    [{ modelNameOrPath: '' }, '--model_name_or_path is required: a model folder'],
-    [{ dataPath: [] }, '--data_path needs at least one dataset name or folder, e.g. rlhfkit/demo; got []'],
-    [{ maxSeqLen: 1 }, '--max_seq_len must be an integer >= 2, got 1'],
-    [{ padTo: 'shortest' as 'longest' }, '--pad_to must be one of longest, max_length, got "shortest"'],
-    [{ dropout: 1 }, '--dropout must be in [0, 1), got 1'],
-    [{ perDeviceEvalBatchSize: 0 }, '--per_device_eval_batch_size must be an integer >= 1, got 0'],
-    [{ learningRate: NaN }, '--learning_rate must be a number >= 0, got a value that is not a number'],
-    [{ lrSchedulerType: 'warmup' as 'cosine' }, '--lr_scheduler_type must be one of linear, cosine, cosine_with_restarts, polynomial, constant, constant_with_warmup, inverse_sqrt, cosine_with_min_lr, got "warmup"'],
-    [{ seed: -1 }, '--seed must be an integer >= 0, got -1'],
-    [{ maxGradNorm: 0 }, '--max_grad_norm must be a number > 0, got 0'],
-    [{ onlyOptimizeLora: true }, '--only_optimize_lora needs --lora_dim > 0: without LoRA layers there would be nothing to train'],
-    [{ saveTotalLimit: 0.5 }, '--save_total_limit must be an integer >= 0, got 0.5'],
+    [{ modelNameOrPath: '' }, 'modelNameOrPath: --model_name_or_path is required: a model folder'],
+    [{ dataPath: [] }, 'dataPath: --data_path needs at least one dataset name or folder, e.g. rlhfkit/demo; got []'],
+    [{ maxSeqLen: 1 }, 'maxSeqLen: --max_seq_len must be an integer >= 2, got 1'],
+    [{ padTo: 'shortest' as 'longest' }, 'padTo: --pad_to must be one of longest, max_length, got "shortest"'],
+    [{ dropout: 1 }, 'dropout: --dropout must be in [0, 1), got 1'],
+    [{ perDeviceEvalBatchSize: 0 }, 'perDeviceEvalBatchSize: --per_device_eval_batch_size must be an integer >= 1, got 0'],
+    [{ learningRate: NaN }, 'learningRate: --learning_rate must be a number >= 0, got a value that is not a number'],
+    [{ lrSchedulerType: 'warmup' as 'cosine' }, 'lrSchedulerType: --lr_scheduler_type must be one of linear, cosine, cosine_with_restarts, polynomial, constant, constant_with_warmup, inverse_sqrt, cosine_with_min_lr, got "warmup"'],
+    [{ seed: -1 }, 'seed: --seed must be an integer >= 0, got -1'],
+    [{ maxGradNorm: 0 }, 'maxGradNorm: --max_grad_norm must be a number > 0, got 0'],
+    [{ onlyOptimizeLora: true }, 'onlyOptimizeLora: --only_optimize_lora needs --lora_dim > 0 (loraDim): without LoRA layers there would be nothing to train'],
+    [{ saveTotalLimit: 0.5 }, 'saveTotalLimit: --save_total_limit must be an integer >= 0, got 0.5'],
   ])('rejects %p', (over, message) => {
     expect(() => validateTrainingConfig(valid(over), HINT)).toThrow(new FlagError(message));
   });

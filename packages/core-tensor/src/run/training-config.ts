@@ -1,6 +1,6 @@
 // The settings steps 1 and 2 share (DeepSpeed-Chat's common flags, camelCase), their defaults and their checks.
 import { SCHEDULE_NAMES, type ScheduleName } from '../train/lr-schedule';
-import { checkFlag, FlagError } from './flags';
+import { checkFlag, FlagError, optionLabel } from './flags';
 
 /** What every training step's XConfig holds; each step adds its own settings and its `outputDir`. */
 export interface TrainingConfig {
@@ -107,12 +107,12 @@ export const TRAINING_DEFAULTS: Readonly<TrainingConfig> = Object.freeze({
 export function validateTrainingConfig(c: TrainingConfig, modelHint: string): void {
   checkFlag.nonEmpty(c.modelNameOrPath, 'model_name_or_path', modelHint);
   if (!Array.isArray(c.dataPath) || c.dataPath.length === 0 || c.dataPath.some((p) => typeof p !== 'string' || p === '')) {
-    throw new FlagError(`--data_path needs at least one dataset name or folder, e.g. rlhfkit/demo; got ${JSON.stringify(c.dataPath)}`);
+    throw new FlagError(`${optionLabel('data_path')} needs at least one dataset name or folder, e.g. rlhfkit/demo; got ${JSON.stringify(c.dataPath)}`);
   }
   checkFlag.int(c.maxSeqLen, 'max_seq_len', 2);
   c.padTo = checkFlag.oneOf(c.padTo, 'pad_to', ['longest', 'max_length'] as const);
   if (c.dropout !== null) {
-    if (!(Number.isFinite(c.dropout) && c.dropout >= 0 && c.dropout < 1)) throw new FlagError(`--dropout must be in [0, 1), got ${c.dropout}`);
+    if (!(Number.isFinite(c.dropout) && c.dropout >= 0 && c.dropout < 1)) throw new FlagError(`${optionLabel('dropout')} must be in [0, 1), got ${c.dropout}`);
   }
   checkFlag.int(c.perDeviceTrainBatchSize, 'per_device_train_batch_size', 1);
   checkFlag.int(c.perDeviceEvalBatchSize, 'per_device_eval_batch_size', 1);
@@ -127,7 +127,7 @@ export function validateTrainingConfig(c: TrainingConfig, modelHint: string): vo
   checkFlag.int(c.loraDim, 'lora_dim', 0);
   checkFlag.number(c.loraLearningRate, 'lora_learning_rate', 0);
   if (c.onlyOptimizeLora && c.loraDim === 0) {
-    throw new FlagError('--only_optimize_lora needs --lora_dim > 0: without LoRA layers there would be nothing to train');
+    throw new FlagError(`${optionLabel('only_optimize_lora')} needs --lora_dim > 0 (loraDim): without LoRA layers there would be nothing to train`);
   }
   checkFlag.int(c.saveSteps, 'save_steps', 0);
   checkFlag.int(c.saveTotalLimit, 'save_total_limit', 0);

@@ -280,7 +280,7 @@ export class TrainingLoop<B> {
       this.progress?.done(
         result.status === 'completed'
           ? undefined
-          : `stopped at step ${globalStep}/${totalSteps}; continue with --resume_from_checkpoint latest (last checkpoint: ${this.lastCheckpoint ?? 'none'})`,
+          : `stopped at step ${globalStep}/${totalSteps}; continue with --resume_from_checkpoint latest (resumeFromCheckpoint: 'latest'; last checkpoint: ${this.lastCheckpoint ?? 'none'})`,
       );
       return result;
     } finally {
