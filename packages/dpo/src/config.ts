@@ -67,7 +67,7 @@ export function resolveDpoConfig(partial: Partial<DpoConfig>): DpoConfig {
   parseDataSplit(c.dataSplit);
   checkFlag.number(c.beta, 'beta', 0, true);
   if (!(Number.isFinite(c.labelSmoothing) && c.labelSmoothing >= 0 && c.labelSmoothing < 0.5)) {
-    throw new FlagError(`--label_smoothing must be in [0, 0.5), got ${JSON.stringify(c.labelSmoothing)} (0.5 and above reverse the preference)`);
+    throw new FlagError(`labelSmoothing: --label_smoothing must be in [0, 0.5), got ${JSON.stringify(c.labelSmoothing)} (0.5 and above reverse the preference)`);
   }
   checkFlag.nonEmpty(c.outputDir, 'output_dir', 'a folder for the model, checkpoints and metrics');
   c.dtype = checkFlag.oneOf(c.dtype, 'dtype', ['fp16', 'bf16', 'fp32'] as const);

@@ -99,7 +99,7 @@ export class DpoTrainer {
     this.scheduler = new LrScheduler(this.optimizer, c.lrSchedulerType, { warmupSteps: c.numWarmupSteps, totalSteps: this.totalSteps });
   }
 
-  /** Builds everything a run needs from a (partial) config; the compute backend must already be set. */
+  /** Builds everything a run needs from a (partial) config; starts the default backend unless initBackend chose one. */
   static async create(partial: Partial<DpoConfig>, options: DpoTrainerOptions = {}): Promise<DpoTrainer> {
     const c = resolveDpoConfig(partial);
     const log = options.log ?? ((l: string) => process.stderr.write(`${l}\n`));

@@ -57,7 +57,8 @@ export function trainerSettings(c: PpoConfig, engine: RlhfEngine, tokenizer: Tok
 
 /**
  * Config resolved and checked, the actor's tokenizer (pad = eos as DeepSpeed-Chat; LLaMA gets [PAD]), the phase-3 prompts
- * (and the unsupervised blocks), num_total_iters, and the engine with every role. The backend must already be set.
+ * (and the unsupervised blocks), num_total_iters, and the engine with every role. The first model load starts the default
+ * backend unless initBackend chose one.
  */
 export async function setUpPpo(partial: Partial<PpoConfig>, log: (l: string) => void): Promise<PpoSetup> {
   const c = resolvePpoConfig(partial);

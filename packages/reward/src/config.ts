@@ -44,7 +44,7 @@ export function validateRewardConfig(c: RewardConfig): void {
   checkFlag.int(c.evalInterval, 'eval_interval', 0);
   checkFlag.int(c.evalIters, 'eval_iters', 1);
   if (c.numPaddingAtBeginning !== null) checkFlag.int(c.numPaddingAtBeginning, 'num_padding_at_beginning', 0);
-  if (!['linear', 'zeros'].includes(c.initValueHead)) throw new FlagError(`--init_value_head must be linear or zeros, got ${c.initValueHead}`);
+  if (!['linear', 'zeros'].includes(c.initValueHead)) throw new FlagError(`initValueHead: --init_value_head must be linear or zeros, got ${c.initValueHead}`);
 }
 
 /** REWARD_DEFAULTS wherever `partial` has no value, then validated. */

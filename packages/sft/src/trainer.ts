@@ -80,7 +80,7 @@ export class SftTrainer {
     this.scheduler = new LrScheduler(this.optimizer, c.lrSchedulerType, { warmupSteps: c.numWarmupSteps, totalSteps });
   }
 
-  /** Builds everything a run needs from a (partial) config; the compute backend must already be set. */
+  /** Builds everything a run needs from a (partial) config; starts the default backend unless initBackend chose one. */
   static async create(partial: Partial<SftConfig>, options: SftTrainerOptions = {}): Promise<SftTrainer> {
     const config = resolveSftConfig(partial);
     const log = options.log ?? ((l: string) => process.stderr.write(`${l}\n`));
