@@ -1,5 +1,6 @@
 // `npm run bench`: every benchmark as JSON lines, with the PyTorch baseline measured in the same run and the ratio.
-// Options: --quick (fewer steps, one round), --only NAME[,NAME] (model | train | generate | kernels | sft | reward | ppo | peers),
+// Options: --quick (fewer steps, one round), --only NAME[,NAME] (model | train | generate | kernels | sft | reward | ppo | peers | dp;
+// dp, the data-parallel figures over Open MPI, runs only when named),
 // --threads 1,2 (wasm thread counts for the standard model), --rounds N (torch/ours alternations; default 2,
 // 1 with --quick), --native on,off (the standard model with the native matmul kernel, with XNNPACK only, or
 // both in the same rounds; default on), --profile (the standard model's per-kernel profile of one training step and
@@ -11,7 +12,7 @@ import { argValue, baselinePython, median, round1, round3, runTorchBaseline, tor
 import { ppoRow, ppoSteps, runPpoBaseline, type PpoFigures } from './ppo-row';
 
 const HERE = __dirname;
-const GROUPS = ['model', 'train', 'generate', 'kernels', 'sft', 'reward', 'ppo', 'peers'] as const;
+const GROUPS = ['model', 'train', 'generate', 'kernels', 'sft', 'reward', 'ppo', 'peers', 'dp'] as const;
 
 type Json = Record<string, unknown>;
 
@@ -198,6 +199,7 @@ function main(): void {
   if (wanted('ppo')) for (const n of THREADS) benchPpo(n, torchWhyNot);
   // rlhfkit next to Hugging Face TRL on the demo's model and rows (tools/bench/peers.ts), same thread counts and rounds.
   if (wanted('peers')) forward('peers', 'peers.ts', ['--threads', THREADS.join(','), '--rounds', String(ROUNDS)]);
+  if (ONLY.includes('dp')) forward('dp', 'data-parallel.ts', [...(QUICK ? ['--quick'] : []), '--rounds', String(ROUNDS)]);
   process.stderr.write(`bench: done in ${round1((Date.now() - t0) / 1000)} s\n`);
 }
 
