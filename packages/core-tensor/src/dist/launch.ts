@@ -91,7 +91,7 @@ export function planLaunch(o: LaunchOptions): LaunchPlan {
   const notes: string[] = [];
   const mpirun = env.RLHFKIT_MPIRUN || 'mpirun';
   const program = o.program ?? [process.execPath, ...process.execArgv, process.argv[1]];
-  if (o.command.length === 0) throw new Error('rlhfkit launch: give the command every rank runs after --, e.g. rlhfkit launch -- sft train --data_path rlhfkit/demo ...');
+  if (o.command.length === 0) throw new Error('launch: give the command every rank runs after --, e.g. rlhfkit launch -- sft train --data_path rlhfkit/demo ...');
   const args: string[] = [];
   if (typeof process.getuid === 'function' && process.getuid() === 0) args.push('--allow-run-as-root');
   // Ranks use threads (RLHFKIT_THREADS: this host's CPUs / its ranks), so they must not be pinned to one core each.
