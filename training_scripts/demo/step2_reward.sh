@@ -12,13 +12,13 @@ THREADS=${RLHFKIT_THREADS:-$(nproc 2>/dev/null || echo 1)}
 mkdir -p "$OUTPUT"
 
 if [ "$PRESET" == "quick" ]; then
-    EPOCHS=1; SPLIT=2,4,4
+    SPLIT=2,1,7
 else
-    EPOCHS=2; SPLIT=2,4,4
+    SPLIT=6,2,2
 fi
 
 "$RLHFKIT" ${RLHFKIT_LAUNCH:-} reward train --model_name_or_path "$STEP1" --data_path rlhfkit/demo --data_split $SPLIT \
     --data_output_path "$OUTPUT/../data_files" --max_seq_len 128 --per_device_train_batch_size 16 \
     --per_device_eval_batch_size 16 --learning_rate 1e-3 --weight_decay 0.1 --lr_scheduler_type cosine \
-    --num_warmup_steps 10 --num_train_epochs $EPOCHS --dropout 0.0 --eval_interval 50 --seed 1234 --threads $THREADS \
+    --num_warmup_steps 10 --num_train_epochs 1 --dropout 0.0 --eval_interval 50 --seed 1234 --threads $THREADS \
     ${RLHFKIT_STEP_FLAGS:-} --output_dir "$OUTPUT" >> "$OUTPUT/training.log" 2>&1

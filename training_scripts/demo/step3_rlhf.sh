@@ -15,24 +15,26 @@ THREADS=${RLHFKIT_THREADS:-$(nproc 2>/dev/null || echo 1)}
 mkdir -p "$OUTPUT"
 
 if [ "$PRESET" == "quick" ]; then
-    STEPS=10
+    STEPS=10; SPLIT=2,1,7
 else
-    STEPS=60
+    STEPS=60; SPLIT=6,2,2
 fi
 
 if [ "$ALGORITHM" == "dpo" ]; then
-    "$RLHFKIT" ${RLHFKIT_LAUNCH:-} dpo train --model_name_or_path "$STEP1" --data_path rlhfkit/demo --data_split 2,4,4 \
+    "$RLHFKIT" ${RLHFKIT_LAUNCH:-} dpo train --model_name_or_path "$STEP1" --data_path rlhfkit/demo --data_split $SPLIT \
         --data_output_path "$OUTPUT/../data_files" --max_seq_len 128 --per_device_train_batch_size 16 \
-        --per_device_eval_batch_size 16 --learning_rate 1e-4 --weight_decay 0.0 --num_train_epochs 1 --beta 0.1 \
+        --per_device_eval_batch_size 16 --learning_rate 1e-3 --weight_decay 0.0 --num_train_epochs 1 --beta 0.1 \
         --num_warmup_steps 10 --dropout 0.0 --seed 1234 --threads $THREADS \
         ${RLHFKIT_STEP_FLAGS:-} --output_dir "$OUTPUT/actor" >> "$OUTPUT/training.log" 2>&1
     exit 0
 fi
 
-COMMON=(--data_path rlhfkit/demo --data_split 2,4,4 --data_output_path "$OUTPUT/../data_files"
+# DeepSpeed-Chat's PPO with its constants (kl_ctl 0.1, clip 5, cliprange 0.2, gamma 1, lam 0.95); sampled rollouts of
+# at most 32 tokens, and a penalty of 1.0 on an answer that never ends, so lengthening is not a way to more reward.
+COMMON=(--data_path rlhfkit/demo --data_split $SPLIT --data_output_path "$OUTPUT/../data_files"
         --actor_model_name_or_path "$STEP1" --critic_model_name_or_path "$STEP2"
         --per_device_generation_batch_size 16 --per_device_training_batch_size 16 --max_prompt_seq_len 64
-        --max_answer_seq_len 32 --actor_learning_rate 3e-5 --critic_learning_rate 1e-4 --num_warmup_steps 5
+        --max_answer_seq_len 32 --actor_learning_rate 5e-5 --critic_learning_rate 1e-4 --num_warmup_steps 5
         --actor_dropout 0.0 --critic_dropout 0.0 --do_sample --kl_ctl 0.1 --eos_penalty 1.0 --max_steps $STEPS
         --save_steps 20 --seed 1234 --threads $THREADS)
 case "$ALGORITHM" in

@@ -42,7 +42,7 @@ export function demoSteps(root: string, outputDir: string, o: { quick: boolean; 
     { number: 2, title: 'reward model', script: path.join(dir, 'step2_reward.sh'), args: [l.step2, l.step1, preset], outputDir: l.step2, doneFile: 'config.json' },
     {
       number: 3,
-      title: o.algorithm === 'dpo' ? 'DPO' : `RLHF (${o.algorithm.toUpperCase()})`,
+      title: o.algorithm === 'dpo' ? 'DPO' : `RLHF with ${o.algorithm.toUpperCase()}`,
       script: path.join(dir, 'step3_rlhf.sh'),
       args: [l.step3, l.step1, l.step2, preset, o.algorithm],
       outputDir: l.step3,

@@ -28,7 +28,8 @@ export interface DemoStamp {
   sources: string[];
 }
 
-const DEFAULTS = { trainPairs: 4000, testPairs: 400, seed: 1234 };
+/** 12000 train pairs: the demo's step 1 takes 6/10 of them (DeepSpeed-Chat's split, --data_split 6,2,2), enough rows for a small model to learn to copy the prompt's words. */
+const DEFAULTS = { trainPairs: 12000, testPairs: 400, seed: 1234 };
 
 /** `<repo>/.cache/rlhfkit/demo` inside an rlhfkit checkout, else `~/.cache/rlhfkit/demo`; RLHFKIT_DEMO_DIR overrides. */
 export function defaultDemoDir(): string {

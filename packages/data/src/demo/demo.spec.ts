@@ -44,13 +44,13 @@ describe('demo dataset', () => {
     const train = await readTable(path.join(root, 'data', 'train-00000-of-00001.parquet'));
     const test = await readTable(path.join(root, 'data', 'test-00000-of-00001.parquet'));
     expect(train.columns).toEqual(['prompt', 'response', 'chosen', 'rejected']);
-    expect([train.rows.length, test.rows.length]).toEqual([4000, 400]);
+    expect([train.rows.length, test.rows.length]).toEqual([12000, 400]);
     const first = train.rows[0] as Record<string, string>;
     expect(first.prompt).toMatch(/^\n\nHuman: .+\n\nAssistant:$/);
     expect(first.chosen.startsWith(' ')).toBe(true);
     expect(first.response).toBe(first.chosen);
     const js = JSON.parse(fs.readFileSync(path.join(root, 'jsonfile', 'train.json'), 'utf8')) as Record<string, string>[];
-    expect(js).toHaveLength(4000);
+    expect(js).toHaveLength(12000);
     expect(` ${js[0].chosen}`).toBe(first.chosen);
     // Test answers never appear among training answers.
     const trainAnswers = new Set(train.rows.flatMap((r) => [r.chosen, r.rejected]));
@@ -87,9 +87,9 @@ describe('demo dataset', () => {
   it('feeds the pipeline as a --data_path (rlhfkit/demo adapter) and as local/jsonfile', async () => {
     const viaPath = await loadPhaseParts({ dataPath: [root], phase: 2 });
     expect(viaPath.train[0].name).toBe('rlhfkit/demo');
-    expect([viaPath.train[0].rows, viaPath.eval[0].rows]).toEqual([1600, 160]); // 2,4,4 of 4000 / 400
+    expect([viaPath.train[0].rows, viaPath.eval[0].rows]).toEqual([4800, 160]); // 2,4,4 of 12000 / 400
     const viaJson = await loadPhaseParts({ dataPath: ['local/jsonfile'], dataDir: path.join(root, 'jsonfile'), phase: 1 });
-    expect(viaJson.train[0].rows).toBe(800);
+    expect(viaJson.train[0].rows).toBe(2400);
     expect((viaJson.train[0].items[0] as { text: string }).text).toMatch(/^ Human: .+ Assistant: .+<\|endoftext\|>$/);
   });
 });

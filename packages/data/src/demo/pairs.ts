@@ -3,6 +3,9 @@ import { randomInterval, RandomState } from '../np-random';
 import { afinnScore, isAfinnWord, words } from './afinn';
 import type { SourceSentence } from './sentences';
 
+/** A topic word is taken from a sentence's words [from, to) (0-based): its second or third word. */
+export const TOPIC_WINDOW: readonly [number, number] = [1, 3];
+
 /** Chosen answers score at least +2 and rejected at most -2, so every pair differs by 4 or more. */
 export const CHOSEN_MIN_SCORE = 2;
 export const REJECTED_MAX_SCORE = -2;
@@ -91,7 +94,10 @@ export function buildPairs(sentences: readonly SourceSentence[], count: number, 
   for (const s of scored) {
     if (s.score > REJECTED_MAX_SCORE && s.score < CHOSEN_MIN_SCORE) continue;
     bucket(openings, s.text.split(' ').slice(0, 2).join(' '), s);
-    for (const w of new Set(words(s.text))) {
+    // Topic words are the sentence's second or third word, so a small model answering "use the word X" says X right after
+    // an opener instead of having to plan it somewhere in a long sentence (a sentence's first word is capitalised, which
+    // GPT-2's BPE spells with other tokens than the prompt's lower-case word).
+    for (const w of new Set(words(s.text).slice(TOPIC_WINDOW[0], TOPIC_WINDOW[1]))) {
       if (w.length >= 4 && !STOPWORDS.has(w) && !isAfinnWord(w) && /^[a-z]+$/.test(w)) bucket(topics, w, s);
     }
   }

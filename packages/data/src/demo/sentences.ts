@@ -43,9 +43,9 @@ export function splitSentences(text: string): string[] {
 }
 
 export const MIN_WORDS = 5;
-export const MAX_WORDS = 24;
+export const MAX_WORDS = 16;
 
-/** Sentences fit to be a one-line answer for a tiny model: 5-24 words, a plain statement, no quotes or odd characters. */
+/** Sentences fit to be a one-line answer for a tiny model: 5-16 words, a plain statement, no quotes or odd characters. */
 export function isUsable(s: string): boolean {
   if (!/^[A-Z][A-Za-z0-9 ,;:'\-]*[A-Za-z0-9][.!]$/.test(s)) return false;
   if (/ - - |  /.test(s) || ABBREVIATIONS.test(s)) return false;
