@@ -6,7 +6,7 @@ import yargs from 'yargs';
 import { dpoCommand, dpoConfigFromArgs, dpoTrainOptions } from './cli';
 import { DPO_DEFAULTS, resolveDpoConfig } from './config';
 import type { DpoEvalReport } from './run-eval';
-import { makeTempDir, tinyOpt, useWasm } from './testing';
+import { makeTempDir, tinyOpt, useWasm, TEST_DEMO } from './testing';
 
 interface Captured {
   out: string;
@@ -86,7 +86,7 @@ describe('rlhfkit dpo CLI', () => {
     await useWasm();
     root = makeTempDir();
     model = await tinyOpt(root);
-    common = ['--model_name_or_path', model, '--data_path', 'rlhfkit/demo', '--data_split', '9,1,0', '--data_output_path', path.join(root, 'data'), '--output_dir', path.join(root, 'out')];
+    common = ['--model_name_or_path', model, '--data_path', TEST_DEMO, '--data_split', '9,1,0', '--data_output_path', path.join(root, 'data'), '--output_dir', path.join(root, 'out')];
   });
   afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
@@ -118,7 +118,7 @@ describe('rlhfkit dpo CLI', () => {
     expect(fs.readdirSync(path.join(root, 'tb', 'step2_model_tensorboard')).some((f) => f.startsWith('events.out.tfevents.'))).toBe(true);
 
     // The reference and beta come from the policy folder's rlhfkit_config.json.
-    const e = await cli(['dpo', 'eval', '--model_name_or_path', path.join(root, 'out'), '--data_path', 'rlhfkit/demo', '--data_split', '9,1,0',
+    const e = await cli(['dpo', 'eval', '--model_name_or_path', path.join(root, 'out'), '--data_path', TEST_DEMO, '--data_split', '9,1,0',
       '--data_output_path', path.join(root, 'data'), '--max_seq_len', '48', '--per_device_eval_batch_size', '40', '--afinn_prompts', '3', '--max_new_tokens', '4', '--json', '--report_file', path.join(root, 'report.json')]);
     expect(e.error).toBeUndefined();
     const report = JSON.parse(e.out) as DpoEvalReport;

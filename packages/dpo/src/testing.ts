@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { createTinyModel, initBackend } from '@rlhfkit/core-tensor';
+import { DEMO_VERSION, ensureDemoDataset } from '@rlhfkit/data';
 import type { DpoConfig } from './config';
 import type { DpoTrainerOptions } from './trainer';
 
@@ -65,6 +66,16 @@ export function makeTempDir(prefix = 'rlhfkit-dpo-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
+/**
+ * The demo dataset at the size these specs were written for (4000 train / 400 test pairs; the built-in default is larger),
+ * in the temp folder, built once per recipe version and shared by every spec (the build is atomic).
+ */
+export const TEST_DEMO = path.join(os.tmpdir(), `rlhfkit-specs-demo-v${DEMO_VERSION}`, 'rlhfkit', 'demo');
+
+export function ensureTestDemo(): Promise<string> {
+  return ensureDemoDataset(TEST_DEMO, { trainPairs: 4000, testPairs: 400 });
+}
+
 /** Starts the wasm backend once per spec file. */
 export async function useWasm(): Promise<void> {
   await initBackend({ backend: 'wasm', quiet: true });
@@ -72,6 +83,7 @@ export async function useWasm(): Promise<void> {
 
 /** A 2-layer OPT (d 32, vocab 1264, no dropout) written once under `root`. */
 export async function tinyOpt(root: string, name = 'tiny-opt'): Promise<string> {
+  await ensureTestDemo();
   const dir = path.join(root, name);
   if (!fs.existsSync(path.join(dir, 'config.json'))) {
     await createTinyModel(dir, { arch: 'opt', hiddenSize: 32, layers: 2, heads: 2, merges: 1000, maxPositions: 64, dropout: 0, seed: 1 });
@@ -82,7 +94,7 @@ export async function tinyOpt(root: string, name = 'tiny-opt'): Promise<string> 
 /** DPO on the built-in demo data, sized to run in seconds: --data_split 9,1,0 gives phase 2 400 train / 40 eval pairs. */
 export function fastConfig(model: string, outputDir: string, dataCache: string, over: Partial<DpoConfig> = {}): Partial<DpoConfig> {
   return {
-    dataPath: ['rlhfkit/demo'],
+    dataPath: [TEST_DEMO],
     dataSplit: '9,1,0',
     modelNameOrPath: model,
     maxSeqLen: 48,

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import yargs from 'yargs';
 import { initModelCommand, sftCommand } from './cli';
-import { makeTempDir, tinyOpt, useWasm } from './testing';
+import { makeTempDir, tinyOpt, useWasm, TEST_DEMO } from './testing';
 
 interface Captured {
   out: string;
@@ -49,7 +49,7 @@ describe('rlhfkit sft CLI', () => {
     await useWasm();
     root = makeTempDir();
     model = await tinyOpt(root);
-    common = ['--model_name_or_path', model, '--data_path', 'rlhfkit/demo', '--data_output_path', path.join(root, 'data'), '--output_dir', path.join(root, 'out')];
+    common = ['--model_name_or_path', model, '--data_path', TEST_DEMO, '--data_output_path', path.join(root, 'data'), '--output_dir', path.join(root, 'out')];
   });
   afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 

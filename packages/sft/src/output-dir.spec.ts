@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { listCheckpoints, RUN_LOCK_FILE } from '@rlhfkit/core-tensor';
-import { makeTempDir, tinyOpt, useWasm } from './testing';
+import { makeTempDir, tinyOpt, useWasm, TEST_DEMO } from './testing';
 
 const BIN = path.resolve(__dirname, '../../../apps/rlhfkit/bin/rlhfkit.js');
 
@@ -42,7 +42,7 @@ describe('one run per --output_dir (spawned rlhfkit processes)', () => {
     root = makeTempDir();
     const model = await tinyOpt(root);
     common = [
-      '--model_name_or_path', model, '--data_path', 'rlhfkit/demo', '--data_output_path', path.join(root, 'data'), '--max_seq_len', '32',
+      '--model_name_or_path', model, '--data_path', TEST_DEMO, '--data_output_path', path.join(root, 'data'), '--max_seq_len', '32',
       '--per_device_eval_batch_size', '80', '--backend', 'wasm',
     ];
   });
