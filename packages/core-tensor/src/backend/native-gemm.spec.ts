@@ -181,19 +181,22 @@ run('native sgemm on the wasm heap', () => {
     expect(calls).toBeGreaterThanOrEqual(6);
   });
 
-  test('2 threads give bit-identical results to 1 (split products and whole batch items per thread)', async () => {
+  test('2 threads give bit-identical results to 1 (split products, many row blocks, few rows, whole batch items per thread)', async () => {
     const results: Float32Array[][] = [];
     for (const threads of [1, 2]) {
       configureNativeMatMul({ threads });
       const big = await compare([150, 200], [170, 200], (a, b) => tf.matMul(a, b, false, true));
+      const tall = await compare([1103, 300], [300, 262], (a, b) => tf.matMul(a, b)); // row units over several row blocks
+      const wide = await compare([40, 96], [96, 3000], (a, b) => tf.matMul(a, b)); // too few rows: one shared B
       const batch = await compare([8, 64, 64], [8, 64, 64], (a, b) => tf.matMul(a, b, true, false));
-      results.push([big.wasm[0], batch.wasm[0]]);
+      results.push([big.wasm[0], tall.wasm[0], wide.wasm[0], batch.wasm[0]]);
       expect(relError(batch.wasm[0], batch.cpu[0])).toBeLessThan(1e-5);
       expect(relError(big.wasm[0], big.cpu[0])).toBeLessThan(1e-5);
+      expect(relError(tall.wasm[0], tall.cpu[0])).toBeLessThan(1e-5);
+      expect(relError(wide.wasm[0], wide.cpu[0])).toBeLessThan(1e-5);
     }
     configureNativeMatMul({ threads: 1 });
-    expect(maxAbsDiff(results[0][0], results[1][0])).toBe(0);
-    expect(maxAbsDiff(results[0][1], results[1][1])).toBe(0);
+    results[0].forEach((r, i) => expect(maxAbsDiff(r, results[1][i])).toBe(0));
   });
 
   test('the native kernel and rlhfkit\'s XNNPACK path agree', async () => {
