@@ -14,7 +14,7 @@ import { AdamW } from '../../packages/core-tensor/src/train/adamw';
 import { getOptimizerGroupedParameters } from '../../packages/core-tensor/src/train/param-groups';
 import { Rng } from '../../packages/core-tensor/src/rng';
 import { argValue, buildStandardModel, median, round1, round3 } from './common';
-import { flopShapeOf, measureGemmPeak, modelFlops, nativeMatmulMs, profileSteps, type StepProfile } from './profile';
+import { flopShapeOf, measureGemmPeak, modelFlops, nativeMatmulCpuShare, nativeMatmulMs, profileSteps, type StepProfile } from './profile';
 
 export interface BenchShape {
   trainBatch: number;
@@ -207,7 +207,10 @@ async function main(): Promise<void> {
         t.step(ids);
         const p = await profileSteps(() => void t.step(ids), 2);
         const flops = modelFlops(flopShapeOf(model), shape.trainBatch * shape.trainSeq, shape.trainSeq, true);
-        emit({ name: `profile train ${tag}`, ...p, ...efficiency(flops, ms, median(f.cpuMs), p), native_matmul_ms: round1(nativeMatmulMs(p)) });
+        emit({
+          name: `profile train ${tag}`, ...p, ...efficiency(flops, ms, median(f.cpuMs), p), native_matmul_ms: round1(nativeMatmulMs(p)),
+          native_matmul_share: round3(nativeMatmulMs(p) / p.wall_ms), native_matmul_cpu_share: nativeMatmulCpuShare(p),
+        });
         t.dispose();
         ids.dispose();
         model.eval();

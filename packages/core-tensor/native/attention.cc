@@ -95,6 +95,14 @@ void softmax_grad_part(int part, void* ctx) {
 #pragma GCC pop_options
 #endif
 
+/** The attention's products, counted apart in the profile (stats: gemm.attention). */
+bool run_products(const KernelSet& ks, GemmProblem* ps, long count) {
+  double flops = 0;
+  for (long i = 0; i < count; ++i) flops += 2.0 * ps[i].m * ps[i].n * ps[i].k;
+  stats::Scope scope("gemm.attention", flops);
+  return gemm_batch_locked(ks, ps, count, active_threads());
+}
+
 inline GemmProblem problem(const float* a, long rsa, long csa, const float* b, long rsb, long csb, float* c, long ldc,
                            long m, long n, long k) {
   return GemmProblem{a, rsa, csa, b, rsb, csb, c, ldc, nullptr, false, m, n, k};
@@ -115,7 +123,7 @@ bool forward(const float* q, long ldq, const float* k, long ldk, const float* v,
                                    probs + (bi * heads + h) * t * s, s, t, s, hd);
     }
   }
-  bool ok = gemm_batch_locked(ks, ps, count, active_threads());
+  bool ok = run_products(ks, ps, count);
   if (ok) {
     Job<SoftmaxArgs> job{SoftmaxArgs{probs, nullptr, nullptr, bias, bias_batch, heads, t, s, divisor}, count * t,
                          parts_for(count * t, count * t * s * 8, 1 << 15)};
@@ -126,7 +134,7 @@ bool forward(const float* q, long ldq, const float* k, long ldk, const float* v,
                                      out + bi * t * d + h * hd, d, t, hd, s);
       }
     }
-    ok = gemm_batch_locked(ks, ps, count, active_threads());
+    ok = run_products(ks, ps, count);
   }
   std::free(ps);
   return ok;
@@ -150,7 +158,7 @@ bool backward(const float* dout, const float* q, long ldq, const float* k, long 
         ps[2 * i + 1] = problem(go, d, 1, v + bi * t * ldv + h * hd, 1, ldv, dp + i * t * s, s, t, s, hd);
       }
     }
-    ok = gemm_batch_locked(ks, ps, 2 * count, active_threads());
+    ok = run_products(ks, ps, 2 * count);
   }
   if (ok) {
     Job<SoftmaxArgs> job{SoftmaxArgs{const_cast<float*>(probs), nullptr, dp, nullptr, 1, heads, t, s, divisor},
@@ -165,7 +173,7 @@ bool backward(const float* dout, const float* q, long ldq, const float* k, long 
         ps[2 * i + 1] = problem(g, 1, s, q + bi * t * ldq + h * hd, ldq, 1, dk + bi * t * d + h * hd, d, s, hd, t);
       }
     }
-    ok = gemm_batch_locked(ks, ps, 2 * count, active_threads());
+    ok = run_products(ks, ps, 2 * count);
   }
   std::free(ps);
   std::free(dp);

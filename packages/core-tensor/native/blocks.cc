@@ -32,7 +32,13 @@ GemmProblem prod(const float* a, bool ta, long m, long k, const float* b, bool t
   return g;
 }
 
-bool run(GemmProblem* ps, long count) { return gemm_batch_locked(active_kernels(), ps, count, active_threads()); }
+/** The block's products, counted apart in the profile (stats: gemm.blocks). */
+bool run(GemmProblem* ps, long count) {
+  double flops = 0;
+  for (long i = 0; i < count; ++i) flops += 2.0 * ps[i].m * ps[i].n * ps[i].k;
+  stats::Scope scope("gemm.blocks", flops);
+  return gemm_batch_locked(active_kernels(), ps, count, active_threads());
+}
 
 void add_into(float* x, const float* y, long n) {
   for (long i = 0; i < n; ++i) x[i] += y[i];
