@@ -48,7 +48,18 @@ export interface TinyModelOptions {
   seed?: number;
   /** Share the token embedding with the LM head (default: the architecture's HF default — OPT and GPT-2 tie, LLaMA does not). */
   tieWordEmbeddings?: boolean;
+  /** A Jinja chat template written to tokenizer_config.json (`chat_template`), as transformers' apply_chat_template reads it. */
+  chatTemplate?: string;
 }
+
+/**
+ * The conversation format of DeepSpeed-Chat's training data (Dahoas/rm-static and the demo): "\n\nHuman: ...\n\nAssistant:"
+ * turns, as a chat template, so `rlhfkit chat`/`serve` prompt a model the way it was trained.
+ */
+export const RM_STATIC_CHAT_TEMPLATE =
+  "{% for message in messages %}{% if message['role'] == 'user' %}{{ '\\n\\nHuman: ' + message['content'] }}" +
+  "{% elif message['role'] == 'assistant' %}{{ '\\n\\nAssistant: ' + message['content'] }}{% endif %}{% endfor %}" +
+  "{% if add_generation_prompt %}{{ '\\n\\nAssistant:' }}{% endif %}";
 
 export interface TinyModelInfo {
   dir: string;
@@ -99,6 +110,7 @@ export async function createTinyModel(dir: string, opts: TinyModelOptions = {}):
   const eot = tokenizer.eosTokenId;
   if (eot === undefined) throw new Error('internal: the GPT-2 tokenizer has no <|endoftext|>');
   const config = tinyModelConfig(opts, tokenizer.vocabSize, eot);
+  if (opts.chatTemplate !== undefined) tokenizer.settings.raw.chat_template = opts.chatTemplate;
   const model = createModelFromConfig(config, { seed: opts.seed ?? 1234 });
   try {
     await model.save(dir, { tokenizer });
