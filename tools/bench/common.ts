@@ -34,6 +34,40 @@ export function buildStandardModel(seed = 0, opts: { bodyOnly?: boolean } = {}):
   return createModelFromConfig(STANDARD_CONFIG, { seed, bodyOnly: opts.bodyOnly });
 }
 
+/**
+ * The demo's model (what `rlhfkit train` trains in step 1; training_scripts/demo/step1_sft.sh): LLaMA-style, RoPE, RMSNorm,
+ * SwiGLU, tied head; 128 wide, 4 layers, 4 heads, ffn 512, the GPT-2 BPE cut to 4000 merges (vocab 4264), dropout 0.
+ */
+export const DEMO_CONFIG = {
+  model_type: 'llama',
+  architectures: ['LlamaForCausalLM'],
+  vocab_size: 4264,
+  hidden_size: 128,
+  intermediate_size: 512,
+  num_hidden_layers: 4,
+  num_attention_heads: 4,
+  num_key_value_heads: 4,
+  max_position_embeddings: 128,
+  rms_norm_eps: 1e-6,
+  rope_theta: 10000,
+  hidden_act: 'silu',
+  attention_bias: false,
+  attention_dropout: 0,
+  tie_word_embeddings: true,
+  pad_token_id: 4256,
+  bos_token_id: 4256,
+  eos_token_id: 4256,
+};
+
+/** The benchmark models by name: `standard` (OPT-like, shared/bench/README.md) and `demo` (the demo's LLaMA-style model). */
+export const BENCH_MODELS = ['standard', 'demo'] as const;
+export type BenchModelName = (typeof BENCH_MODELS)[number];
+
+/** A named benchmark model with seeded random weights. */
+export function buildBenchModel(name: BenchModelName, seed = 0): CausalLM {
+  return name === 'demo' ? createModelFromConfig(DEMO_CONFIG, { seed }) : buildStandardModel(seed);
+}
+
 /** The value after `flag` on the command line, if given. */
 export function argValue(flag: string): string | undefined {
   const i = process.argv.indexOf(flag);

@@ -1,5 +1,6 @@
 // Standard-model benchmark (shared/bench/README.md): training and greedy-generation tokens/s on one backend.
 // Run: npx tsx tools/bench/model.ts [--threads N] [--quick] [--only train|generate] [--profile] [--native 0|1] [--fused 0|1]
+// [--model standard|demo] (demo: the demo's LLaMA-style model on its own shape, DEMO_SHAPE; ' demo' in the line names)
 // (--native 0: matmuls on XNNPACK only, and ' xnnpack' appended to the line names; --fused 0: the native matmul
 // without the fused native kernels, ' unfused' appended; --blocks 0: the fused kernels op by op, without the whole-block
 // ones, ' per-op' appended).
@@ -13,7 +14,7 @@ import type { CausalLM } from '../../packages/core-tensor/src/models/causal-lm';
 import { AdamW } from '../../packages/core-tensor/src/train/adamw';
 import { getOptimizerGroupedParameters } from '../../packages/core-tensor/src/train/param-groups';
 import { Rng } from '../../packages/core-tensor/src/rng';
-import { argValue, buildStandardModel, median, round1, round3 } from './common';
+import { argValue, BENCH_MODELS, buildBenchModel, median, round1, round3, type BenchModelName } from './common';
 import { flopShapeOf, measureGemmPeak, modelFlops, nativeMatmulCpuShare, nativeMatmulMs, profileSteps, type StepProfile } from './profile';
 
 export interface BenchShape {
@@ -25,6 +26,8 @@ export interface BenchShape {
 }
 
 export const STANDARD_SHAPE: BenchShape = { trainBatch: 8, trainSeq: 128, genBatch: 8, promptLen: 16, newTokens: 64 };
+/** The demo's step 1 (batches of 8 rows of ~40 tokens) and step 3 (8 prompts of ~16 tokens, 32-token answers). */
+export const DEMO_SHAPE: BenchShape = { trainBatch: 8, trainSeq: 40, genBatch: 8, promptLen: 16, newTokens: 32 };
 
 function randomIds(rng: Rng, b: number, t: number, vocab: number): number[][] {
   return Array.from({ length: b }, () => Array.from({ length: t }, () => 3 + Math.floor(rng.random() * (vocab - 3))));
@@ -184,20 +187,22 @@ async function main(): Promise<void> {
   const blocks = fused && (argValue('--blocks') ?? '1') !== '0';
   setWasmFastPaths({ nativeMatMul: native, nativeOps: fused, nativeBlocks: blocks });
   const info = await initBackend({ backend: argValue('--backend') ?? 'wasm', threads, quiet: true, workload });
-  const shape = STANDARD_SHAPE;
+  const modelName = (argValue('--model') ?? 'standard') as BenchModelName;
+  if (!BENCH_MODELS.includes(modelName)) throw new Error(`--model takes ${BENCH_MODELS.join(' or ')}, got '${modelName}'`);
+  const shape = modelName === 'demo' ? DEMO_SHAPE : STANDARD_SHAPE;
   // Build or load the native kernel before timing anything; say which matmul ran in every line.
   let matmul = 'xnnpack';
   if (info.name !== 'wasm') matmul = `${info.name} backend`;
   else if (native && nativeGemmAddon() != null) matmul = `native ${nativeMatMulStatus().kernel} ${nativeMatMulStatus().threads}t`;
   else if (native) matmul = `xnnpack (native unavailable: ${nativeMatMulStatus().reason})`;
   const tag = `${info.name} ${threads}t${native ? '' : ' xnnpack'}${native && !fused ? ' unfused' : ''}${fused && !blocks ? ' per-op' : ''}`;
-  const model = buildStandardModel(0);
+  const model = buildBenchModel(modelName, 0);
   try {
     if (only == null || only === 'train') {
       const f = benchTraining(model, shape, 2, quick ? 4 : 10);
       const ms = median(f.stepMs);
       emit({
-        name: `train standard ${tag}`, tokens_per_s: round1((shape.trainBatch * shape.trainSeq) / ms * 1000), step_ms_median: round1(ms),
+        name: `train ${modelName} ${tag}`, tokens_per_s: round1((shape.trainBatch * shape.trainSeq) / ms * 1000), step_ms_median: round1(ms),
         step_ms_min: round1(Math.min(...f.stepMs)), step_cpu_ms_median: round1(median(f.cpuMs)), steps: f.stepMs.length, loss_first_last: [f.losses[0], f.losses[f.losses.length - 1]].map((x) => Math.round(x * 1e4) / 1e4),
         leaked_tensors: f.leaked, backend: info.name, threads, wasm_threads: info.threads, matmul,
       });
@@ -208,7 +213,7 @@ async function main(): Promise<void> {
         const p = await profileSteps(() => void t.step(ids), 2);
         const flops = modelFlops(flopShapeOf(model), shape.trainBatch * shape.trainSeq, shape.trainSeq, true);
         emit({
-          name: `profile train ${tag}`, ...p, ...efficiency(flops, ms, median(f.cpuMs), p), native_matmul_ms: round1(nativeMatmulMs(p)),
+          name: `profile train ${modelName === 'standard' ? '' : `${modelName} `}${tag}`, ...p, ...efficiency(flops, ms, median(f.cpuMs), p), native_matmul_ms: round1(nativeMatmulMs(p)),
           native_matmul_share: round3(nativeMatmulMs(p) / p.wall_ms), native_matmul_cpu_share: nativeMatmulCpuShare(p),
         });
         t.dispose();
@@ -220,7 +225,7 @@ async function main(): Promise<void> {
       const g = await benchGeneration(model, shape, quick ? 3 : 5);
       const ms = median(g.runMs);
       emit({
-        name: `generate standard ${tag}`, tokens_per_s: round1(g.newTokens / ms * 1000), best_tokens_per_s: round1(g.newTokens / Math.min(...g.runMs) * 1000),
+        name: `generate ${modelName} ${tag}`, tokens_per_s: round1(g.newTokens / ms * 1000), best_tokens_per_s: round1(g.newTokens / Math.min(...g.runMs) * 1000),
         run_ms_median: round1(ms), run_cpu_ms_median: round1(median(g.cpuMs)), ms_per_token_step: Math.round((ms / shape.newTokens) * 1000) / 1000, runs: g.runMs.length,
         leaked_tensors: g.leaked, backend: info.name, threads, wasm_threads: info.threads, matmul,
       });
@@ -228,7 +233,7 @@ async function main(): Promise<void> {
         const p = await profileDecode(model, shape);
         const flops = modelFlops(flopShapeOf(model), shape.genBatch, shape.promptLen + shape.newTokens / 2, false);
         const stepMs = ms / shape.newTokens;
-        emit({ name: `profile decode step ${tag}`, batch: shape.genBatch, ...p, ...efficiency(flops, stepMs, median(g.cpuMs) / shape.newTokens, p) });
+        emit({ name: `profile decode step ${modelName === 'standard' ? '' : `${modelName} `}${tag}`, batch: shape.genBatch, ...p, ...efficiency(flops, stepMs, median(g.cpuMs) / shape.newTokens, p) });
       }
     }
   } finally {

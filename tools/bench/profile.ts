@@ -112,20 +112,28 @@ export interface FlopShape {
   hidden: number;
   ffn: number;
   vocab: number;
+  /** Matrices of the MLP: 2 (fc1, fc2), 3 for a gated one (LLaMA's gate, up, down). */
+  mlpMats: number;
+  /** Key/value projection width (GQA: fewer heads than q). */
+  kvDim: number;
 }
 
 export function flopShapeOf(model: CausalLM): FlopShape {
-  const c = model.config as unknown as { numLayers: number; hiddenSize: number; ffnDim?: number; intermediateSize?: number; vocabSize: number };
-  return { layers: c.numLayers, hidden: c.hiddenSize, ffn: c.ffnDim ?? c.intermediateSize ?? 4 * c.hiddenSize, vocab: c.vocabSize };
+  const c = model.config as unknown as {
+    numLayers: number; hiddenSize: number; ffnDim?: number; intermediateSize?: number; vocabSize: number; numKvHeads?: number; headDim?: number;
+  };
+  const gated = c.intermediateSize != null && c.ffnDim == null;
+  const kvDim = c.numKvHeads != null && c.headDim != null ? c.numKvHeads * c.headDim : c.hiddenSize;
+  return { layers: c.numLayers, hidden: c.hiddenSize, ffn: c.ffnDim ?? c.intermediateSize ?? 4 * c.hiddenSize, vocab: c.vocabSize, mlpMats: gated ? 3 : 2, kvDim };
 }
 
 /**
  * Model FLOPs of a pass over `tokens` tokens attending to `keys` keys each: 2 per multiply-add of every linear layer
- * (q, k, v, out, fc1, fc2), the LM head, and the two attention products over the full (uncausal) square, as computed.
+ * (q, k, v, out, and fc1, fc2 or gate, up, down), the LM head, and the two attention products over the full (uncausal) square, as computed.
  * Training is three passes (forward, and the two products of each backward).
  */
 export function modelFlops(s: FlopShape, tokens: number, keys: number, training: boolean): number {
-  const perToken = s.layers * (4 * s.hidden * s.hidden + 2 * s.hidden * s.ffn + 2 * keys * s.hidden) + s.hidden * s.vocab;
+  const perToken = s.layers * (2 * s.hidden * s.hidden + 2 * s.hidden * s.kvDim + s.mlpMats * s.hidden * s.ffn + 2 * keys * s.hidden) + s.hidden * s.vocab;
   return (training ? 3 : 1) * 2 * tokens * perToken;
 }
 

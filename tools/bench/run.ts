@@ -4,11 +4,13 @@
 // --threads 1,2 (wasm thread counts for the standard model), --rounds N (torch/ours alternations; default 2,
 // 1 with --quick), --native on,off (the standard model with the native matmul kernel, with XNNPACK only, or
 // both in the same rounds; default on), --profile (the standard model's per-kernel profile of one training step and
-// one decode step, the matmul share and MFU, from the last round). Never part of `npm test`.
+// one decode step, the matmul share and MFU, from the last round), --model standard|demo (the train/generate rows and the
+// profile on the standard OPT-like model, or on the demo's LLaMA-style model and shape, which has no PyTorch baseline).
+// Never part of `npm test`.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { argValue, baselinePython, median, round1, round3, runTorchBaseline, torchUnavailable, type TorchFigures } from './common';
+import { argValue, BENCH_MODELS, baselinePython, median, round1, round3, runTorchBaseline, torchUnavailable, type TorchFigures } from './common';
 import { ppoRow, ppoSteps, runPpoBaseline, type PpoFigures } from './ppo-row';
 
 const HERE = __dirname;
@@ -26,12 +28,17 @@ const THREADS = (argValue('--threads') ?? '1,2').split(',').map(Number);
 const ROUNDS = Number(argValue('--rounds') ?? (QUICK ? '1' : '2'));
 const NATIVE = (argValue('--native') ?? 'on').split(',').map((s) => s.trim()).filter(Boolean);
 const PROFILE = process.argv.includes('--profile');
+const MODEL = argValue('--model') ?? 'standard';
 
 for (const o of ONLY) {
   if (!(GROUPS as readonly string[]).includes(o)) {
     process.stderr.write(`bench: unknown --only '${o}'; use one or more of ${GROUPS.join(', ')}\n`);
     process.exit(2);
   }
+}
+if (!(BENCH_MODELS as readonly string[]).includes(MODEL)) {
+  process.stderr.write(`bench: --model takes ${BENCH_MODELS.join(' or ')}, got '${MODEL}'\n`);
+  process.exit(2);
 }
 if (!Number.isInteger(ROUNDS) || ROUNDS < 1) {
   process.stderr.write(`bench: --rounds takes a whole number >= 1, got '${argValue('--rounds')}'\n`);
@@ -110,7 +117,7 @@ function benchModel(threads: number, torchWhyNot: string | null): void {
     for (const native of NATIVE) {
       for (const part of parts) {
         const profile = PROFILE && round === ROUNDS - 1 ? ['--profile'] : [];
-        const args = ['--threads', String(threads), '--native', native === 'on' ? '1' : '0', '--only', part, ...(QUICK ? ['--quick'] : []), ...profile];
+        const args = ['--threads', String(threads), '--native', native === 'on' ? '1' : '0', '--only', part, '--model', MODEL, ...(QUICK ? ['--quick'] : []), ...profile];
         const r = runJsonLines(process.execPath, tsxArgs('model.ts', args), 1_800_000);
         for (const line of r.lines) {
           if (String(line.name).startsWith('profile ')) emit(line);
@@ -191,7 +198,7 @@ function main(): void {
   const torchWhyNot = wanted('train') || wanted('generate') || wanted('ppo') ? torchUnavailable() : null;
   if (torchWhyNot != null) process.stderr.write(`bench: no PyTorch baseline: ${torchWhyNot}\n`);
   else if (wanted('train') || wanted('generate') || wanted('ppo')) process.stderr.write(`bench: PyTorch baselines run with ${baselinePython()}\n`);
-  for (const n of THREADS) benchModel(n, torchWhyNot);
+  for (const n of THREADS) benchModel(n, MODEL === 'standard' ? torchWhyNot : 'torch_baseline.py has the standard model only');
   // The kernel microbenchmarks always run in their quick form: they locate regressions, not headline figures.
   if (wanted('kernels')) forward('kernels', 'kernels.ts', ['--quick']);
   if (wanted('sft')) forward('sft', 'sft.ts', ['--threads', '1']);

@@ -23,7 +23,7 @@ fi
 
 if [ ! -f "$BASE/config.json" ]; then
     "$RLHFKIT" init-model --out "$BASE" --arch llama --tie_word_embeddings --hidden_size $HIDDEN --layers $LAYERS --heads 4 \
-        --merges 4000 --max_positions 128 --dropout 0.0 >> "$OUTPUT/training.log" 2>&1
+        --merges 4000 --max_positions 128 --dropout 0.0 --chat_template rm-static >> "$OUTPUT/training.log" 2>&1
 fi
 
 "$RLHFKIT" ${RLHFKIT_LAUNCH:-} sft train --model_name_or_path "$BASE" --data_path rlhfkit/demo --data_split $SPLIT \

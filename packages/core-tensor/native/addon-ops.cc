@@ -11,6 +11,8 @@ namespace rlhfkit {
 
 /** Registers the pre-LN decoder blocks' bindings (addon-blocks.cc). */
 bool register_blocks(napi_env env, napi_value exports);
+/** Registers the LLaMA blocks' and decoding step's bindings (addon-llama.cc). */
+bool register_llama(napi_env env, napi_value exports);
 
 namespace {
 
@@ -295,7 +297,7 @@ bool register_ops(napi_env env, napi_value exports) {
       {"attentionGrad", nullptr, AttentionGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   return napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) == napi_ok &&
-         register_decode(env, exports) && register_blocks(env, exports);
+         register_decode(env, exports) && register_blocks(env, exports) && register_llama(env, exports);
 }
 
 }  // namespace rlhfkit

@@ -301,6 +301,7 @@ napi_value Init(napi_env env, napi_value exports) {
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return nullptr;
   if (!register_ops(env, exports)) return nullptr;
+  if (!register_bf16(env, exports)) return nullptr;
   return exports;
 }
 

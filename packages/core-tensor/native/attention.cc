@@ -112,14 +112,19 @@ inline GemmProblem problem(const float* a, long rsa, long csa, const float* b, l
 
 bool forward(const float* q, long ldq, const float* k, long ldk, const float* v, long ldv, const float* bias,
              long bias_batch, float* out, float* probs, long b, long t, long heads, long hd, float divisor) {
-  const long s = t, d = heads * hd, count = b * heads;
+  return forward_gqa(q, ldq, k, ldk, v, ldv, bias, bias_batch, out, probs, b, t, heads, heads, hd, divisor);
+}
+
+bool forward_gqa(const float* q, long ldq, const float* k, long ldk, const float* v, long ldv, const float* bias,
+                 long bias_batch, float* out, float* probs, long b, long t, long heads, long kv_heads, long hd, float divisor) {
+  const long s = t, d = heads * hd, count = b * heads, group = heads / kv_heads;
   GemmProblem* ps = static_cast<GemmProblem*>(std::malloc(sizeof(GemmProblem) * count));
   if (ps == nullptr) return false;
   const KernelSet& ks = active_kernels();
   for (long bi = 0; bi < b; ++bi) {
     for (long h = 0; h < heads; ++h) {
-      // scores = q_bh · k_bhᵀ: kᵀ read with row stride 1 and column stride ldk
-      ps[bi * heads + h] = problem(q + bi * t * ldq + h * hd, ldq, 1, k + bi * t * ldk + h * hd, 1, ldk,
+      // scores = q_bh · k_bjᵀ (j = h / group): kᵀ read with row stride 1 and column stride ldk
+      ps[bi * heads + h] = problem(q + bi * t * ldq + h * hd, ldq, 1, k + bi * t * ldk + (h / group) * hd, 1, ldk,
                                    probs + (bi * heads + h) * t * s, s, t, s, hd);
     }
   }
@@ -130,7 +135,7 @@ bool forward(const float* q, long ldq, const float* k, long ldk, const float* v,
     run_job(job, softmax_part);
     for (long bi = 0; bi < b; ++bi) {
       for (long h = 0; h < heads; ++h) {
-        ps[bi * heads + h] = problem(probs + (bi * heads + h) * t * s, s, 1, v + bi * t * ldv + h * hd, ldv, 1,
+        ps[bi * heads + h] = problem(probs + (bi * heads + h) * t * s, s, 1, v + bi * t * ldv + (h / group) * hd, ldv, 1,
                                      out + bi * t * d + h * hd, d, t, hd, s);
       }
     }
@@ -142,10 +147,21 @@ bool forward(const float* q, long ldq, const float* k, long ldk, const float* v,
 
 bool backward(const float* dout, const float* q, long ldq, const float* k, long ldk, const float* v, long ldv,
               const float* probs, float* dq, float* dk, float* dv, long b, long t, long heads, long hd, float divisor) {
-  const long s = t, d = heads * hd, count = b * heads;
+  return backward_gqa(dout, q, ldq, k, ldk, v, ldv, probs, dq, dk, dv, b, t, heads, heads, hd, divisor);
+}
+
+bool backward_gqa(const float* dout, const float* q, long ldq, const float* k, long ldk, const float* v, long ldv,
+                  const float* probs, float* dq, float* dk, float* dv, long b, long t, long heads, long kv_heads, long hd,
+                  float divisor) {
+  const long s = t, d = heads * hd, count = b * heads, group = heads / kv_heads, kvd = kv_heads * hd;
   GemmProblem* ps = static_cast<GemmProblem*>(std::malloc(sizeof(GemmProblem) * 2 * count));
   float* dp = static_cast<float*>(std::malloc(sizeof(float) * count * t * s));
-  bool ok = ps != nullptr && dp != nullptr;
+  // With groups, every query head's share of dk and dv lands in its own columns first ([b*t, heads*hd]), then each
+  // kv head sums its group's.
+  float* per_head = group > 1 ? static_cast<float*>(std::malloc(sizeof(float) * 2 * b * t * d)) : nullptr;
+  bool ok = ps != nullptr && dp != nullptr && (group == 1 || per_head != nullptr);
+  float* dk_h = group > 1 ? per_head : dk;
+  float* dv_h = group > 1 ? per_head + b * t * d : dv;
   const KernelSet& ks = active_kernels();
   if (ok) {
     for (long bi = 0; bi < b; ++bi) {
@@ -154,8 +170,8 @@ bool backward(const float* dout, const float* q, long ldq, const float* k, long 
         const float* p = probs + i * t * s;
         const float* go = dout + bi * t * d + h * hd;
         // dv = pᵀ · dout;  dP = dout · vᵀ
-        ps[2 * i] = problem(p, 1, s, go, d, 1, dv + bi * t * d + h * hd, d, s, hd, t);
-        ps[2 * i + 1] = problem(go, d, 1, v + bi * t * ldv + h * hd, 1, ldv, dp + i * t * s, s, t, s, hd);
+        ps[2 * i] = problem(p, 1, s, go, d, 1, dv_h + bi * t * d + h * hd, d, s, hd, t);
+        ps[2 * i + 1] = problem(go, d, 1, v + bi * t * ldv + (h / group) * hd, 1, ldv, dp + i * t * s, s, t, s, hd);
       }
     }
     ok = run_products(ks, ps, 2 * count);
@@ -169,14 +185,30 @@ bool backward(const float* dout, const float* q, long ldq, const float* k, long 
         const long i = bi * heads + h;
         const float* g = dp + i * t * s;
         // dq = dS · k;  dk = dSᵀ · q
-        ps[2 * i] = problem(g, s, 1, k + bi * t * ldk + h * hd, ldk, 1, dq + bi * t * d + h * hd, d, t, hd, s);
-        ps[2 * i + 1] = problem(g, 1, s, q + bi * t * ldq + h * hd, ldq, 1, dk + bi * t * d + h * hd, d, s, hd, t);
+        ps[2 * i] = problem(g, s, 1, k + bi * t * ldk + (h / group) * hd, ldk, 1, dq + bi * t * d + h * hd, d, t, hd, s);
+        ps[2 * i + 1] = problem(g, 1, s, q + bi * t * ldq + h * hd, ldq, 1, dk_h + bi * t * d + h * hd, d, s, hd, t);
       }
     }
     ok = run_products(ks, ps, 2 * count);
   }
+  if (ok && group > 1) {
+    for (long r = 0; r < b * t; ++r) {
+      for (long j = 0; j < kv_heads; ++j) {
+        for (long c = 0; c < hd; ++c) {
+          float sk = 0.0f, sv = 0.0f;
+          for (long g = 0; g < group; ++g) {
+            sk += dk_h[r * d + (j * group + g) * hd + c];
+            sv += dv_h[r * d + (j * group + g) * hd + c];
+          }
+          dk[r * kvd + j * hd + c] = sk;
+          dv[r * kvd + j * hd + c] = sv;
+        }
+      }
+    }
+  }
   std::free(ps);
   std::free(dp);
+  std::free(per_head);
   return ok;
 }
 

@@ -16,5 +16,17 @@ bool forward(const float* q, long ldq, const float* k, long ldk, const float* v,
 bool backward(const float* dout, const float* q, long ldq, const float* k, long ldk, const float* v, long ldv,
               const float* probs, float* dq, float* dk, float* dv, long b, long t, long heads, long hd, float divisor);
 
+/**
+ * Grouped-query attention: as forward, with k and v holding kv_heads heads (kv_heads divides heads); query head h reads
+ * kv head h / (heads / kv_heads), as HF's repeat_kv.
+ */
+bool forward_gqa(const float* q, long ldq, const float* k, long ldk, const float* v, long ldv, const float* bias,
+                 long bias_batch, float* out, float* probs, long b, long t, long heads, long kv_heads, long hd, float divisor);
+
+/** From dout [b*t, heads*hd]: dq [b*t, heads*hd], dk and dv [b*t, kv_heads*hd] (each kv head summed over its group). */
+bool backward_gqa(const float* dout, const float* q, long ldq, const float* k, long ldk, const float* v, long ldv,
+                  const float* probs, float* dq, float* dk, float* dv, long b, long t, long heads, long kv_heads, long hd,
+                  float divisor);
+
 }  // namespace attn
 }  // namespace rlhfkit

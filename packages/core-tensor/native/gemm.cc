@@ -126,8 +126,45 @@ void pack_a(const GemmProblem& g, long i0, long mc, long p0, long kc, int mr, fl
   }
 }
 
+/** bfloat16 bits -> float32: the high half of the float's bits. */
+inline float widen_bf16(uint16_t h) {
+  const uint32_t bits = static_cast<uint32_t>(h) << 16;
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+/** pack_b for a bfloat16 B (g.b16): the same panels, each value widened to float32 as it is copied. */
+void pack_b_bf16(const GemmProblem& g, long p0, long kc, long j0, long nc, long q0, long q1, int nr, float* out) {
+  for (long q = q0; q < q1; ++q) {
+    const long jr = q * nr;
+    const long cols = std::min<long>(nr, nc - jr);
+    const uint16_t* base = g.b16 + p0 * g.rsb + (j0 + jr) * g.csb;
+    float* dst = out + q * kc * nr;
+    if (cols < nr) {
+      for (long p = 0; p < kc; ++p) std::memset(dst + p * nr + cols, 0, (nr - cols) * sizeof(float));
+    }
+    if (g.csb == 1) {
+      for (long p = 0; p < kc; ++p) {
+        const uint16_t* src = base + p * g.rsb;
+        for (long c = 0; c < cols; ++c) dst[p * nr + c] = widen_bf16(src[c]);
+      }
+    } else {
+      // Columns outer, as pack_b does, so a transposed B (rows contiguous) is read in order.
+      for (long c = 0; c < cols; ++c) {
+        const uint16_t* src = base + c * g.csb;
+        for (long p = 0; p < kc; ++p) dst[p * nr + c] = widen_bf16(src[p * g.rsb]);
+      }
+    }
+  }
+}
+
 /** Packs panels [q0, q1) of nr columns of op(B) rows [p0, p0+kc), starting at column j0, zero-padded. */
 void pack_b(const GemmProblem& g, long p0, long kc, long j0, long nc, long q0, long q1, int nr, float* out) {
+  if (g.b16 != nullptr) {
+    pack_b_bf16(g, p0, kc, j0, nc, q0, q1, nr, out);
+    return;
+  }
   for (long q = q0; q < q1; ++q) {
     const long jr = q * nr;
     const long cols = std::min<long>(nr, nc - jr);
@@ -179,7 +216,7 @@ void gemm_part(const KernelSet& ks, const GemmProblem& g, int tid, int nthreads,
   const long mblocks_raw = ceil_div(m, ks.mc);
   const long mc = std::min<long>(ks.mc, round_up(ceil_div(m, mblocks_raw), mr));
   const long mblocks = ceil_div(m, mc);
-  const bool direct_b = g.csb == 1 && m <= 2 * mr;
+  const bool direct_b = g.csb == 1 && g.b16 == nullptr && m <= 2 * mr;  // a bf16 B is always packed (widened)
   float* tmp = s.tmp;
   for (long jc = 0; jc < n; jc += ks.nc) {
     const long nc = std::min<long>(ks.nc, n - jc);

@@ -44,6 +44,8 @@ struct GemmProblem {
   const float* bias;
   bool relu;
   long m, n, k;
+  /** When set, B is bfloat16 (frozen weights held at half size) read with b's strides, widened as it is packed. */
+  const uint16_t* b16 = nullptr;
 };
 
 /**

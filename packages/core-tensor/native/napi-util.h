@@ -56,4 +56,7 @@ bool register_ops(napi_env env, napi_value exports);
 /** Registers the decoding step's bindings (addon-decode.cc). */
 bool register_decode(napi_env env, napi_value exports);
 
+/** Registers the bfloat16-weight product (addon-bf16.cc). */
+bool register_bf16(napi_env env, napi_value exports);
+
 }  // namespace rlhfkit

@@ -1,10 +1,12 @@
 // `rlhfkit ppo train|eval`: DeepSpeed-Chat step 3's main.py flags on PpoTrainer, and two actors compared with a reward model.
 import type { Argv, CommandModule } from 'yargs';
-import { claimOutputDir, configFromArgs, explainUnsupportedFlags, flagOption, formatDuration, initBackend } from '@rlhfkit/core-tensor';
+import { claimOutputDir, configFromArgs, explainUnsupportedFlags, flagOption, formatDuration, initBackend, isHeapExhausted, WASM_HEAP_LIMIT_BYTES } from '@rlhfkit/core-tensor';
 import { readPromptsFile } from '@rlhfkit/sft';
 import { compareActors, type CompareResult, type CompareRow } from './compare';
 import { PPO_DEFAULTS, type PpoConfig } from './config';
 import { addPpoFlags, ppoFlagNotes } from './flags';
+import { engineMemoryLines } from './memory-report';
+import { memoryAdvice } from './placement';
 import { PpoTrainer } from './ppo-trainer';
 
 export { addPpoFlags, PPO_FLAGS, PPO_SHARED_FLAGS, ppoFlagNotes } from './flags';
@@ -25,7 +27,14 @@ function mb(bytes: number): string {
 }
 
 async function runTrain(args: Args): Promise<void> {
-  explainUnsupportedFlags(args, say);
+  // Step 3 honours DeepSpeed-Chat's --dtype bf16 for the frozen weights; the shared note (steps 1 and 2) would say otherwise.
+  if (args.dtype === 'bf16') {
+    const frozen = args.frozen_dtype ?? 'bf16';
+    say(`rlhfkit: --dtype bf16: the frozen weights (reference, reward model, LoRA bases) are held as ${frozen} (--frozen_dtype ${frozen}); trained weights and compute stay float32.`);
+    explainUnsupportedFlags({ ...args, dtype: undefined }, say);
+  } else {
+    explainUnsupportedFlags(args, say);
+  }
   for (const n of ppoFlagNotes(args)) say(`rlhfkit: ${n}`);
   const config = ppoConfigFromArgs(args);
   const outputDir = config.outputDir ?? PPO_DEFAULTS.outputDir;
@@ -33,9 +42,26 @@ async function runTrain(args: Args): Promise<void> {
   const claim = claimOutputDir(outputDir, { resume: config.resumeFromCheckpoint, overwrite: config.overwriteOutputDir, log: say });
   try {
     await trainClaimed(config, claim);
+  } catch (e) {
+    throw colocatedHeapError(e, config);
   } finally {
     claim.release();
   }
+}
+
+/**
+ * The wasm heap running out in this process (colocated roles; a role worker's own error already says what to do) becomes
+ * a message naming the limit and the flag to use instead of the backend's 'memory access out of bounds'.
+ */
+function colocatedHeapError(e: unknown, config: Partial<PpoConfig>): unknown {
+  const msg = e instanceof Error ? e.message : String(e);
+  if (!isHeapExhausted(e) || msg.includes('--placement per_role')) return e;
+  const c = { ...PPO_DEFAULTS, ...config } as PpoConfig;
+  return new Error(
+    `the step-3 models ran out of the tensor heap they share in this process (${msg}; the wasm backend's heap stops at ` +
+      `${WASM_HEAP_LIMIT_BYTES / 2 ** 30} GiB, --placement ${c.placement}). Use --placement per_role: each role then runs in its own worker ` +
+      `thread with its own heap. To shrink the roles further: ${memoryAdvice('actor', c)}`,
+  );
 }
 
 async function trainClaimed(config: Partial<PpoConfig>, claim: ReturnType<typeof claimOutputDir>): Promise<void> {
@@ -49,11 +75,18 @@ async function trainClaimed(config: Partial<PpoConfig>, claim: ReturnType<typeof
       `ppo: ${run.data.prompts.length} prompts, ${Math.ceil(run.data.prompts.length / c.perDeviceGenerationBatchSize)} generation batches per epoch, ` +
         `num_total_iters ${run.numTotalIters}, estimator ${c.advantageEstimator}`,
     );
+    const loadSeconds = (performance.now() - t0) / 1000;
     const r = await trainer.train();
     for (const [role, m] of Object.entries(r.memory)) say(`memory ${role}: parameters ${mb(m.parameters)}, optimizer ${mb(m.optimizer)}`);
-    const peak = Object.values(r.memory)[0]?.peakTensorBytes ?? 0;
-    say(`memory: peak tensor memory ${mb(peak)} (all roles, one heap); process peak RSS ${mb(process.resourceUsage().maxRSS * 1024)}`);
-    if (r.status === 'completed') say(`saved the actor and critic to ${c.outputDir}/actor, ${c.outputDir}/critic${c.enableEma ? `, ${c.outputDir}/actor_ema` : ''} in ${formatDuration((performance.now() - t0) / 1000)} (metrics: ${c.outputDir}/metrics.jsonl)`);
+    for (const line of engineMemoryLines(run.engine)) say(line);
+    const sum = { generate: 0, score: 0, train: 0 };
+    for (const round of r.rounds) for (const k of ['generate', 'score', 'train'] as const) sum[k] += round.seconds[k];
+    say(
+      `time: loading ${loadSeconds.toFixed(1)} s; over ${r.rounds.length} round(s): generate ${sum.generate.toFixed(1)} s, score ${sum.score.toFixed(1)} s, ` +
+        `train ${sum.train.toFixed(1)} s (placement ${run.engine.placement})`,
+    );
+    const saved = ['actor', ...(c.advantageEstimator === 'gae' ? ['critic'] : []), ...(c.enableEma ? ['actor_ema'] : [])];
+    if (r.status === 'completed') say(`saved the ${saved.length > 1 ? `${saved.slice(0, -1).join(', ')} and ${saved[saved.length - 1]}` : saved[0]} to ${saved.map((n) => `${c.outputDir}/${n}`).join(', ')} in ${formatDuration((performance.now() - t0) / 1000)} (metrics: ${c.outputDir}/metrics.jsonl)`);
     else process.exitCode = 130;
   } finally {
     await trainer.dispose();

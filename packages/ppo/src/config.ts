@@ -5,6 +5,13 @@ import { parseDataSplit } from '@rlhfkit/data';
 export const ADVANTAGE_ESTIMATORS = ['gae', 'grpo', 'rloo', 'reinforce_baseline'] as const;
 export type AdvantageEstimator = (typeof ADVANTAGE_ESTIMATORS)[number];
 
+/** Where the roles live: all in this heap, or each in its own worker thread with its own backend and heap; auto picks by size. */
+export const PLACEMENTS = ['auto', 'colocated', 'per_role'] as const;
+export type Placement = (typeof PLACEMENTS)[number];
+
+export const FROZEN_DTYPES = ['fp32', 'bf16'] as const;
+export type FrozenDtype = (typeof FROZEN_DTYPES)[number];
+
 /** Step 3's settings: DeepSpeed-Chat's step3 main.py flags plus rlhfkit's additions (all off by default). */
 export interface PpoConfig {
   // ---- data
@@ -109,9 +116,17 @@ export interface PpoConfig {
   nSamplesPerPrompt: number;
   /** Put the KL to the reference in the loss (GRPO's k3 form, weight --kl_ctl) instead of in the rewards. */
   klInLoss: boolean;
-  // ---- backend
+  // ---- backend, placement and memory
   backend: string | null;
   threads: number | null;
+  /** colocated (one heap, one thread), per_role (a worker thread, backend and heap per role), or auto (by the models' sizes). */
+  placement: Placement;
+  /**
+   * How frozen weights are held: the reference's and reward model's, and the actor's and critic's base weights under LoRA.
+   * bf16 halves them and keeps them outside the tensor heap (products widen them as they pack); null: bf16 when --dtype
+   * bf16, else fp32. Trained weights stay float32.
+   */
+  frozenDtype: FrozenDtype | null;
   // ---- DeepSpeed flags, kept for the record; rlhfkit explains each in one line
   enableHybridEngine: boolean;
   unpinActorParameters: boolean;
@@ -210,6 +225,8 @@ export const PPO_DEFAULTS: Readonly<PpoConfig> = Object.freeze({
   klInLoss: false,
   backend: null,
   threads: null,
+  placement: 'auto',
+  frozenDtype: null,
   enableHybridEngine: false,
   unpinActorParameters: false,
   releaseInferenceCache: false,
@@ -315,6 +332,9 @@ export function validatePpoConfig(c: PpoConfig): void {
   }
   if (c.threads !== null) checkFlag.int(c.threads, 'threads', 1);
   c.dtype = checkFlag.oneOf(c.dtype, 'dtype', ['fp16', 'bf16', 'fp32'] as const);
+  c.placement = checkFlag.oneOf(c.placement, 'placement', PLACEMENTS);
+  // DeepSpeed-Chat's --dtype bf16 holds every weight in bf16; rlhfkit holds the frozen ones so (training stays float32).
+  c.frozenDtype = c.frozenDtype === null ? (c.dtype === 'bf16' ? 'bf16' : 'fp32') : checkFlag.oneOf(c.frozenDtype, 'frozen_dtype', FROZEN_DTYPES);
 }
 
 /** PPO_DEFAULTS wherever `partial` has no value (undefined counts as none), then validated. */

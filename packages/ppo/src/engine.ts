@@ -1,12 +1,11 @@
 // RlhfEngine: DeepSpeed-Chat's DeepSpeedRLHFEngine — builds the actor, reference, EMA, critic and reward roles from step-1/2 folders.
-import {
-  applyLora, loadModelForTraining, resolveModelDir, setUpGradientCheckpointing, type CausalLM, type ScheduleName, type Tokenizer,
-} from '@rlhfkit/core-tensor';
-import { rewardModelFromLoadedBody, type RewardModel } from '@rlhfkit/reward';
+import { tensorHeapInfo, type ModelConfig, type Tokenizer } from '@rlhfkit/core-tensor';
 import type { PpoConfig } from './config';
-import { HeapMeter, LocalActor, LocalCritic, LocalReference, LocalReward } from './local-roles';
-import { RoleOptimizer } from './role-optimizer';
+import { HeapMeter, type LocalActor, type LocalCritic, type LocalReference, type LocalReward } from './local-roles';
+import { decidePlacement, type PlacementDecision } from './placement';
+import { buildActor, buildCritic, buildReference, buildReward, type RoleBuildContext } from './role-factory';
 import type { ActorRole, CriticRole, LogProbRole, RewardRole, RoleMemory } from './roles';
+import { startWorkerEngine } from './worker-roles';
 
 export interface RlhfEngineOptions {
   /** The actor's tokenizer with DeepSpeed-Chat's pad (= eos, except LLaMA's added [PAD]); every role uses it. */
@@ -27,27 +26,48 @@ export interface EngineRoles {
   reward: RewardRole;
 }
 
-function banner(name: string, t0?: number): string {
-  const msg = t0 === undefined ? `[start] Initializing ${name} Model [start]` : `[end] Initialized ${name} Model [end] (duration: ${((performance.now() - t0) / 1000).toFixed(2)}s)`;
-  const stars = Math.max(0, Math.floor((90 - msg.length) / 2));
-  return '*'.repeat(stars) + msg + '*'.repeat(stars + ((90 - msg.length) % 2 === 1 ? 1 : 0));
+/** Peak memory of one heap's roles (bytes): what the log's memory lines and metrics.jsonl's memory/* report. */
+export interface HeapMemory {
+  /** The roles living in this heap. */
+  roles: string[];
+  /** The tensor heap's high-water mark (the wasm memory's size, which never shrinks; else the backend's peak tensor bytes). */
+  heapBytes: number;
+  /** Frozen bf16 weights and host-side optimizer moments, held outside the tensor heap. */
+  offHeapBytes: number;
+  /** The largest amount of tensor memory observed while the roles worked. */
+  peakTensorBytes: number;
 }
 
-async function timed<T>(name: string, log: (l: string) => void, build: () => Promise<T>): Promise<T> {
-  const t0 = performance.now();
-  log(banner(name));
-  const out = await build();
-  log(banner(name, t0));
-  return out;
+/** A step-3 engine, whatever its placement: the roles plus what the trainer and the CLI ask of the whole. */
+export interface PpoEngine extends EngineRoles {
+  readonly placement: 'colocated' | 'per_role';
+  /** The actor's parsed config.json (its eos ids, model type, position table). */
+  readonly actorConfig: ModelConfig;
+  /** Each role's memory (bytes), by role name. */
+  memory(): Promise<Record<string, RoleMemory>>;
+  /** Per heap (one when colocated, one per role's worker): the peaks so far, as of the roles' last replies. */
+  heaps(): HeapMemory[];
+  /** The largest tensor memory seen in any heap (bytes). */
+  peakTensorBytes(): number;
+  dispose(): Promise<void>;
+}
+
+/** What is held outside the tensor heap by these roles (frozen bf16 weights, host optimizer moments). */
+function offHeapBytes(actor: LocalActor, critic: LocalCritic | null, reference: LocalReference, reward: LocalReward): number {
+  let n = actor.model.bf16Bytes() + (actor.ema?.bf16Bytes() ?? 0) + reference.model.bf16Bytes() + reward.model.body.bf16Bytes();
+  n += actor.optimizer.optimizer.hostStateBytes() + (critic ? critic.model.body.bf16Bytes() + critic.optimizer.optimizer.hostStateBytes() : 0);
+  return n;
 }
 
 /**
  * Step 3's models, as DeepSpeed-Chat's engine creates them: the actor (trainable, --actor_dropout, LoRA, its own AdamW and
  * schedule), a frozen reference copy of the actor's starting weights, an optional EMA copy (same LoRA layers), the critic
  * (trainable, from the step-2 folder with its value head, --critic_dropout, LoRA) and the frozen reward model (the same
- * folder). All live in this heap (colocated placement).
+ * folder). All live in this heap (colocated placement); createPpoEngine picks this or a worker per role.
  */
-export class RlhfEngine implements EngineRoles {
+export class RlhfEngine implements PpoEngine {
+  readonly placement = 'colocated' as const;
+
   private constructor(
     readonly actor: LocalActor,
     readonly reference: LocalReference,
@@ -59,77 +79,25 @@ export class RlhfEngine implements EngineRoles {
 
   static async create(c: PpoConfig, o: RlhfEngineOptions): Promise<RlhfEngine> {
     const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
-    const tokenizer = o.tokenizer;
-    const meter = new HeapMeter();
-    const owned: { dispose(): void }[] = [];
-    const actorDir = resolveModelDir(c.actorModelNameOrPath);
-    const criticDir = resolveModelDir(c.criticModelNameOrPath);
-    const schedule = (lr: number, loraLr: number, wd: number, gas: number): ConstructorParameters<typeof RoleOptimizer>[2] => ({
-      learningRate: lr,
-      loraLearningRate: loraLr,
-      weightDecay: wd,
-      schedule: c.lrSchedulerType as ScheduleName,
-      warmupSteps: c.numWarmupSteps,
-      totalSteps: o.numTotalIters,
-      accumulationSteps: gas,
-      maxGradNorm: c.maxGradNorm,
-    });
+    const ctx: RoleBuildContext = { c, tokenizer: o.tokenizer, numTotalIters: o.numTotalIters, unsupervised: o.unsupervised, log, meter: new HeapMeter() };
+    const built: { dispose(): Promise<void> }[] = [];
     try {
-      const actorModel = await timed('Actor', log, async () => {
-        const m = await loadModelForTraining(actorDir, { tokenizer, dropout: c.actorDropout, seed: c.seed, strict: c.strict, log });
-        owned.push(m);
-        if (c.actorLoraDim > 0) applyLora(m, { loraDim: c.actorLoraDim, loraModuleName: c.actorLoraModuleName, onlyOptimizeLora: c.onlyOptimizeLora, seed: c.seed }, log);
-        if (c.actorGradientCheckpointing) setUpGradientCheckpointing(m, log);
-        return m;
-      });
-      const actorGas = c.gradientAccumulationSteps * (o.unsupervised ? 2 : 1);
-      const actorOpt = new RoleOptimizer('actor', actorModel.trainableParameters(), schedule(c.actorLearningRate, c.actorLoraLearningRate, c.actorWeightDecay, actorGas));
-      owned.push(actorOpt);
-      const refModel = await timed('Ref', log, async () => {
-        const m = await loadModelForTraining(actorDir, { tokenizer, seed: c.seed, trainable: false, strict: c.strict });
-        owned.push(m);
-        return m;
-      });
-      let ema: CausalLM | null = null;
-      if (c.enableEma) {
-        ema = await timed('EMA', log, async () => {
-          const m = await loadModelForTraining(actorDir, { tokenizer, seed: c.seed, trainable: false, strict: c.strict });
-          owned.push(m);
-          // The same LoRA layers as the actor, so moving_average pairs every parameter; its own random init, as in DeepSpeed-Chat.
-          if (c.actorLoraDim > 0) applyLora(m, { loraDim: c.actorLoraDim, loraModuleName: c.actorLoraModuleName, onlyOptimizeLora: false, seed: c.seed + 1 }, () => undefined);
-          return m;
-        });
-      }
-      const actor = new LocalActor({ model: actorModel, optimizer: actorOpt, tokenizer, ema, meter });
-      const reference = new LocalReference(refModel, meter);
-      let critic: LocalCritic | null = null;
-      if (c.advantageEstimator === 'gae') {
-        const criticModel = await timed('Critic', log, async () => {
-          const m = await loadValueModel(criticDir, c, tokenizer, c.criticDropout, true, log);
-          owned.push(m);
-          if (c.criticLoraDim > 0) {
-            applyLora(m.body, { loraDim: c.criticLoraDim, loraModuleName: c.criticLoraModuleName, onlyOptimizeLora: c.onlyOptimizeLora, seed: c.seed }, log);
-            // DeepSpeed-Chat's step 3 calls only_optimize_lora_parameters(critic) without forcing v_head, so the head is frozen then.
-            if (c.onlyOptimizeLora) m.vHead.trainable = false;
-          }
-          if (c.criticGradientCheckpointing) setUpGradientCheckpointing(m.body, log);
-          return m;
-        });
-        const criticOpt = new RoleOptimizer('critic', criticModel.trainableParameters(), schedule(c.criticLearningRate, c.criticLoraLearningRate, c.criticWeightDecay, c.gradientAccumulationSteps));
-        owned.push(criticOpt);
-        critic = new LocalCritic(criticModel, criticOpt, tokenizer, meter);
-      }
-      const rewardModel = await timed('Reward', log, async () => {
-        const m = await loadValueModel(criticDir, c, tokenizer, c.criticDropout, false, log);
-        owned.push(m);
-        return m;
-      });
-      const reward = new LocalReward(rewardModel, meter);
-      return new RlhfEngine(actor, reference, critic, reward, tokenizer, meter);
+      const actor = await buildActor(ctx);
+      built.push(actor);
+      const reference = await buildReference(ctx);
+      built.push(reference);
+      const critic = c.advantageEstimator === 'gae' ? await buildCritic(ctx) : null;
+      if (critic) built.push(critic);
+      const reward = await buildReward(ctx);
+      return new RlhfEngine(actor, reference, critic, reward, o.tokenizer, ctx.meter);
     } catch (e) {
-      for (const x of owned.reverse()) x.dispose();
+      for (const r of built.reverse()) await r.dispose();
       throw e;
     }
+  }
+
+  get actorConfig(): ModelConfig {
+    return this.actor.model.config;
   }
 
   /** Each role's memory (bytes), by role name. */
@@ -139,24 +107,32 @@ export class RlhfEngine implements EngineRoles {
     return out;
   }
 
+  heaps(): HeapMemory[] {
+    this.meter.sample();
+    const roles = [this.actor, this.reference, this.critic, this.reward].filter((r) => r != null).map((r) => r.name);
+    const heap = tensorHeapInfo();
+    return [{ roles, heapBytes: heap.peakBytes ?? this.meter.peak, offHeapBytes: offHeapBytes(this.actor, this.critic, this.reference, this.reward), peakTensorBytes: this.meter.peak }];
+  }
+
+  peakTensorBytes(): number {
+    return this.meter.peak;
+  }
+
   async dispose(): Promise<void> {
     for (const r of [this.actor, this.reference, this.critic, this.reward]) await r?.dispose();
   }
 }
 
 /**
- * DeepSpeed-Chat's create_critic_model(..., rlhf_training=True): the step-2 folder's body (vocabulary resized to the
- * tokenizer, --critic_dropout) with its own value head; a folder without one is an error (step 3 needs a trained reward model).
+ * The engine for this run: --placement colocated builds every role in this heap (RlhfEngine), per_role starts one worker
+ * thread per role, each with its own backend and heap; auto (the default) picks colocated unless the models' estimated
+ * tensor memory would not fit one heap. A placement that cannot fit is refused before anything loads, naming the heap
+ * limit and the flag to use.
  */
-async function loadValueModel(dir: string, c: PpoConfig, tokenizer: Tokenizer, dropout: number | null, trainable: boolean, log: (l: string) => void): Promise<RewardModel> {
-  const body = await loadModelForTraining(dir, { tokenizer, dropout, bodyOnly: true, seed: c.seed, trainable, strict: c.strict, log: trainable ? log : () => undefined });
-  const pad = tokenizer.padTokenId;
-  if (pad === undefined) throw new Error(`${c.actorModelNameOrPath}: the actor's tokenizer has no pad token`);
-  const saved = (body.rawConfig.rlhfkit_reward_model as { pad_token_id?: number } | undefined)?.pad_token_id;
-  if (saved !== undefined && saved !== pad) {
-    log(`note: ${dir} was trained with pad id ${saved} but the actor's tokenizer pads with ${pad}; step 3 uses ${pad} (DeepSpeed-Chat uses the actor's tokenizer for every model)`);
-  }
-  const model = rewardModelFromLoadedBody(body, dir, { padTokenId: pad, numPaddingAtBeginning: c.numPaddingAtBeginning ?? undefined, seed: c.seed, trainable });
-  if (!trainable) model.setTrainable(false);
-  return model;
+export async function createPpoEngine(c: PpoConfig, o: RlhfEngineOptions): Promise<PpoEngine> {
+  const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const decision: PlacementDecision = decidePlacement(c);
+  log(decision.summary);
+  if (decision.placement === 'colocated') return RlhfEngine.create(c, { ...o, log });
+  return startWorkerEngine(c, { ...o, log });
 }

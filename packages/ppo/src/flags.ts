@@ -1,7 +1,7 @@
 // Step 3's command-line flags: DeepSpeed-Chat's step3 main.py names (snake_case, kebab-case aliases), defaults from PPO_DEFAULTS.
 import type { Argv, Options } from 'yargs';
 import { addDsChatFlags, camelToSnake, FLAG_GROUPS, kebabCase, type DsChatFlagName } from '@rlhfkit/core-tensor';
-import { ADVANTAGE_ESTIMATORS, PPO_DEFAULTS, type PpoConfig } from './config';
+import { ADVANTAGE_ESTIMATORS, FROZEN_DTYPES, PLACEMENTS, PPO_DEFAULTS, type PpoConfig } from './config';
 
 type Group = keyof typeof FLAG_GROUPS;
 
@@ -58,6 +58,14 @@ export const PPO_FLAGS: Record<string, PpoFlag> = {
   enable_test_mode: { type: 'boolean', group: 'training', describe: 'stop after --test_stop_step steps' },
   test_stop_step: { type: 'number', group: 'training', describe: 'with --enable_test_mode, the step to stop at' },
   max_steps: { type: 'number', group: 'training', describe: 'stop after this many steps (prompt batches), saving as at the end' },
+  placement: {
+    type: 'string', group: 'backend', choices: PLACEMENTS,
+    describe: "colocated: every role in this process's heap; per_role: each role in its own worker thread with its own backend and heap (the wasm backend's heap stops at 4 GiB); auto: per_role when the models need more than one heap",
+  },
+  frozen_dtype: {
+    type: 'string', group: 'backend', choices: FROZEN_DTYPES,
+    describe: "frozen weights (reference, reward model, the actor's and critic's base under LoRA) as bf16 outside the tensor heap, or fp32 (default: bf16 with --dtype bf16, else fp32)",
+  },
   kl_ctl: { type: 'number', group: 'training', describe: 'KL penalty coefficient (DeepSpeed-Chat: 0.1); the start value with --kl_target' },
   clip_reward_value: { type: 'number', group: 'training', describe: 'reward scores are clipped to ± this' },
   cliprange: { type: 'number', group: 'training', describe: 'policy ratio clip ε' },
@@ -86,7 +94,7 @@ export const PPO_FLAGS: Record<string, PpoFlag> = {
   offload_reward_model: { type: 'boolean', group: 'deepspeed', describe: 'ZeRO-Offload of the reward model (no effect)', note: ds('offload_reward_model') },
   actor_zero_stage: { type: 'number', group: 'deepspeed', describe: 'ZeRO stage of the actor (no effect: step 3 keeps the whole state on every rank)', note: (v) => (typeof v === 'number' && v > 0 ? `--actor_zero_stage ${v}: not used; step 3 keeps the actor's whole optimizer state on every rank (stage 0); ZeRO 1/2 shard it in steps 1 and 2 (--zero_stage under mpirun).` : null) },
   critic_zero_stage: { type: 'number', group: 'deepspeed', describe: 'ZeRO stage of the critic (no effect: step 3 keeps the whole state on every rank)', note: (v) => (typeof v === 'number' && v > 0 ? `--critic_zero_stage ${v}: not used; step 3 keeps the critic's whole optimizer state on every rank (stage 0); ZeRO 1/2 shard it in steps 1 and 2 (--zero_stage under mpirun).` : null) },
-  enable_mixed_precision_lora: { type: 'boolean', group: 'deepspeed', describe: 'ZeRO++ mixed-precision LoRA (no effect)', note: (v) => (v === true ? '--enable_mixed_precision_lora: not used; rlhfkit keeps the frozen weights in float32.' : null) },
+  enable_mixed_precision_lora: { type: 'boolean', group: 'deepspeed', describe: 'ZeRO++ mixed-precision LoRA (no effect)', note: (v) => (v === true ? '--enable_mixed_precision_lora: not used; to hold the frozen base weights at half size use --frozen_dtype bf16.' : null) },
   align_overflow: { type: 'boolean', group: 'deepspeed', describe: 'align fp16 overflow skips of actor and critic (no effect)', note: (v) => (v === true ? '--align_overflow: not needed; rlhfkit trains in float32, which has no loss-scale overflow.' : null) },
 };
 

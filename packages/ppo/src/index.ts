@@ -16,10 +16,16 @@ export type {
 } from './roles';
 export { assignRewardWeights, HeapMeter, LocalActor, LocalCritic, LocalReference, LocalReward, sequenceLogProbs, type LocalActorOptions } from './local-roles';
 export { PPO_BETAS, RoleOptimizer, type RoleOptimizerOptions } from './role-optimizer';
-export { RlhfEngine, type EngineRoles, type RlhfEngineOptions } from './engine';
+export { createPpoEngine, RlhfEngine, type EngineRoles, type HeapMemory, type PpoEngine, type RlhfEngineOptions } from './engine';
+// Placement (--placement colocated|per_role): each role in its own worker thread, backend and heap, behind the same interfaces.
+export { decidePlacement, type PlacementDecision, type RoleEstimate } from './placement';
+export { bf16WeightsFor, buildActor, buildCritic, buildReference, buildReward, ROLE_NAMES, type RoleBuildContext, type RoleName } from './role-factory';
+export { RoleWorker, startWorkerEngine, WorkerRole } from './worker-roles';
+export type { RoleWorkerStart, WorkerMemoryReport } from './role-worker-protocol';
+export { engineMemoryLines, engineMemoryMetrics, peakRssBytes } from './memory-report';
 export {
-  ADVANTAGE_ESTIMATORS, numTotalIters, PPO_DEFAULTS, PPO_RESUME_MAY_CHANGE, PPO_RESUME_MUST_MATCH, PPO_TENSORBOARD_JOB, resolvePpoConfig, validatePpoConfig,
-  type AdvantageEstimator, type PpoConfig,
+  ADVANTAGE_ESTIMATORS, FROZEN_DTYPES, numTotalIters, PLACEMENTS, PPO_DEFAULTS, PPO_RESUME_MAY_CHANGE, PPO_RESUME_MUST_MATCH, PPO_TENSORBOARD_JOB,
+  resolvePpoConfig, validatePpoConfig, type AdvantageEstimator, type FrozenDtype, type Placement, type PpoConfig,
 } from './config';
 export {
   PpoTrainer, type ExperienceTimes, type LastGenerated, type PpoResult, type PpoTrainerOptions, type PpoTrainerSettings, type RlhfStepResult,

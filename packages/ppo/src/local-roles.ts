@@ -83,7 +83,7 @@ export class LocalReference implements LogProbRole {
   }
 
   async memory(): Promise<RoleMemory> {
-    return { parameters: bytesOf(this.model.namedParameters().values()), optimizer: 0, peakTensorBytes: this.meter.peak };
+    return { parameters: bytesOf(this.model.namedParameters().values()) + this.model.bf16Bytes(), optimizer: 0, peakTensorBytes: this.meter.peak };
   }
 
   async dispose(): Promise<void> {
@@ -135,6 +135,9 @@ export class LocalActor implements ActorRole {
 
   async generate(prompts: IntMatrix, promptMask: IntMatrix, s: RolloutSettings): Promise<IntMatrix> {
     const rows = (m: IntMatrix): number[][] => Array.from({ length: m.shape[0] }, (_, i) => Array.from(m.data.subarray(i * m.shape[1], (i + 1) * m.shape[1])));
+    // Always in eval mode, as DeepSpeed-Chat generates (a generation started ahead, while the trainer scores, keeps it too).
+    const wasTraining = this.model.training;
+    this.model.train(false);
     const out = await withLoraFused(this.model, () =>
       this.model.generate(
         { inputIds: rows(prompts), attentionMask: rows(promptMask) },
@@ -151,7 +154,7 @@ export class LocalActor implements ActorRole {
           minNewTokens: s.minNewTokens,
         },
       ),
-    );
+    ).finally(() => this.model.train(wasTraining));
     this.meter.sample();
     const b = out.sequences.length;
     const l = out.sequences[0]?.length ?? 0;
@@ -165,7 +168,7 @@ export class LocalActor implements ActorRole {
   }
 
   async trainPolicy(batch: PolicyBatch, loss: PolicyLossSettings): Promise<UpdateResult> {
-    return this.optimizer.backward(() => {
+    return this.afterUpdate(this.optimizer.backward(() => {
       const lp = sequenceLogProbs(this.model, ids(batch.inputIds), ids(batch.attentionMask), this.meter); // [B, L-1]
       const [b, t] = lp.shape;
       const actionLp = tf.slice(lp, [0, batch.start], [b, t - batch.start]) as tf.Tensor2D; // [B, W]
@@ -178,15 +181,23 @@ export class LocalActor implements ActorRole {
         l = tf.add(l, tf.mul(loss.klInLossCoef, tf.div(tf.sum(tf.mul(k3, mask)), tf.sum(mask)))) as tf.Scalar;
       }
       return l;
-    });
+    }));
   }
 
   async trainLm(batch: LmBatch, coef: number): Promise<UpdateResult> {
-    return this.optimizer.backward(() => {
-      const logits = this.model.forward({ inputIds: ids(batch.inputIds), attentionMask: ids(batch.attentionMask) });
-      this.meter.sample();
-      return causalLmLoss(logits, ids(batch.inputIds));
-    }, coef);
+    return this.afterUpdate(
+      this.optimizer.backward(() => {
+        const logits = this.model.forward({ inputIds: ids(batch.inputIds), attentionMask: ids(batch.attentionMask) });
+        this.meter.sample();
+        return causalLmLoss(logits, ids(batch.inputIds));
+      }, coef),
+    );
+  }
+
+  /** The optimizer's moments appear at its first step: the heap is sampled after every update too. */
+  private afterUpdate(r: UpdateResult): UpdateResult {
+    this.meter.sample();
+    return r;
   }
 
   async updateEma(beta: number): Promise<boolean> {
@@ -223,7 +234,8 @@ export class LocalActor implements ActorRole {
   }
 
   async memory(): Promise<RoleMemory> {
-    const params = bytesOf(this.model.namedParameters().values()) + (this.ema ? bytesOf(this.ema.namedParameters().values()) : 0);
+    // Frozen bf16 weights (held outside the tensor heap) count at their 2 bytes each.
+    const params = bytesOf(this.model.namedParameters().values()) + this.model.bf16Bytes() + (this.ema ? bytesOf(this.ema.namedParameters().values()) + this.ema.bf16Bytes() : 0);
     return { parameters: params, optimizer: this.optimizer.stateBytes(), peakTensorBytes: this.meter.peak };
   }
 
@@ -269,12 +281,14 @@ export class LocalCritic implements CriticRole {
   }
 
   async trainValue(batch: ValueBatch, cliprangeValue: number): Promise<UpdateResult> {
-    return this.optimizer.backward(() => {
+    const r = this.optimizer.backward(() => {
       const v = this.valuesTensor(batch.inputIds, batch.attentionMask); // [B, L-1]
       const [b, t] = v.shape;
       const vs = tf.slice(v, [0, batch.start], [b, t - batch.start]) as tf.Tensor2D; // [B, W]
       return criticLossTensor(vs, floats(batch.oldValues), floats(batch.returns), floats(batch.actionMask), { cliprangeValue });
     });
+    this.meter.sample();
+    return r;
   }
 
   async saveModel(dir: string): Promise<void> {
@@ -296,7 +310,7 @@ export class LocalCritic implements CriticRole {
   }
 
   async memory(): Promise<RoleMemory> {
-    return { parameters: bytesOf(this.model.namedParameters().values()), optimizer: this.optimizer.stateBytes(), peakTensorBytes: this.meter.peak };
+    return { parameters: bytesOf(this.model.namedParameters().values()) + this.model.body.bf16Bytes(), optimizer: this.optimizer.stateBytes(), peakTensorBytes: this.meter.peak };
   }
 
   async dispose(): Promise<void> {
@@ -330,7 +344,7 @@ export class LocalReward implements RewardRole {
   }
 
   async memory(): Promise<RoleMemory> {
-    return { parameters: bytesOf(this.model.namedParameters().values()), optimizer: 0, peakTensorBytes: this.meter.peak };
+    return { parameters: bytesOf(this.model.namedParameters().values()) + this.model.body.bf16Bytes(), optimizer: 0, peakTensorBytes: this.meter.peak };
   }
 
   async dispose(): Promise<void> {

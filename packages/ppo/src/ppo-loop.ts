@@ -39,6 +39,8 @@ export interface PpoLoopOptions {
   onStep?: (info: PpoRoundInfo) => void;
   /** Largest tensor memory seen so far (bytes), for the `memory/peak_tensor_mb` metric. */
   peakTensorBytes?: () => number;
+  /** More metrics logged with every round's (the engine's per-role memory peaks). */
+  extraMetrics?: () => MetricValues;
   /** The ranks of a data-parallel run (default: Open MPI's under mpirun, else one process). */
   communicator?: Communicator;
 }
@@ -181,7 +183,10 @@ export async function runPpoLoop(trainer: PpoTrainer, c: PpoConfig, data: PpoDat
       if (state.stepInEpoch === 0) log(`Beginning of Epoch ${state.epoch + 1}/${c.numTrainEpochs}, Total Generation Batches ${batchesPerEpoch}`);
       const step = state.stepInEpoch;
       const batch = promptBatch(promptSampler.next().indices.map((i) => data.prompts[i]), c, padId);
-      const exp = await trainer.generateExperience(batch.prompt, batch.mask, step);
+      // Within a --generation_batches window the actor does not change: its next batch may be generated while this one is scored.
+      const nextInWindow = expBuffer.length + 1 < c.generationBatches && state.globalStep + 1 < totalSteps && state.stepInEpoch + 1 < batchesPerEpoch;
+      const next = nextInWindow ? promptBatch(BatchSampler.restore(promptSampler.state()).next().indices.map((i) => data.prompts[i]), c, padId) : undefined;
+      const exp = await trainer.generateExperience(batch.prompt, batch.mask, step, next && { prompts: next.prompt, mask: next.mask });
       roundStats.push(experienceStats(exp));
       roundTimes = { generate: roundTimes.generate + trainer.times.generate, score: roundTimes.score + trainer.times.score };
       let lm: LmBatch[] | null = null;
@@ -210,7 +215,7 @@ export async function runPpoLoop(trainer: PpoTrainer, c: PpoConfig, data: PpoDat
           klCoef: trainer.kl.value, emaReward: rewardEma.value ?? 0, seconds: { ...roundTimes, train: info.seconds },
         };
         result.rounds.push(round);
-        const values = roundMetrics(round, info, o.peakTensorBytes?.() ?? 0);
+        const values = { ...roundMetrics(round, info, o.peakTensorBytes?.() ?? 0), ...(o.extraMetrics?.() ?? {}) };
         metrics?.log(state.globalStep, values);
         tb?.addScalars(values, state.globalStep);
         log(

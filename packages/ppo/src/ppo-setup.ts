@@ -2,7 +2,7 @@
 import { defaultCommunicator, loadTrainingTokenizer, type Tokenizer } from '@rlhfkit/core-tensor';
 import { createStepDatasets } from '@rlhfkit/data';
 import { numTotalIters, resolvePpoConfig, type PpoConfig } from './config';
-import { RlhfEngine } from './engine';
+import { createPpoEngine, type PpoEngine } from './engine';
 import type { PpoData } from './ppo-loop';
 import type { PpoTrainerSettings } from './ppo-trainer';
 import { readUnsupervisedTexts, unsupervisedBlocks } from './unsupervised';
@@ -10,7 +10,8 @@ import { readUnsupervisedTexts, unsupervisedBlocks } from './unsupervised';
 export interface PpoSetup {
   config: PpoConfig;
   tokenizer: Tokenizer;
-  engine: RlhfEngine;
+  /** The roles, colocated (RlhfEngine) or each in its own worker (--placement). */
+  engine: PpoEngine;
   settings: PpoTrainerSettings;
   data: PpoData;
   /** The schedule length of both engines (DeepSpeed-Chat's num_total_iters). */
@@ -22,10 +23,10 @@ function eosIds(v: number | number[] | null): number[] {
 }
 
 /** The trainer's settings from the config and the engine's actor (its eos ids and model type). */
-export function trainerSettings(c: PpoConfig, engine: RlhfEngine, tokenizer: Tokenizer, log: (l: string) => void): PpoTrainerSettings {
+export function trainerSettings(c: PpoConfig, engine: Pick<PpoEngine, 'actorConfig'>, tokenizer: Tokenizer, log: (l: string) => void): PpoTrainerSettings {
   const pad = tokenizer.padTokenId;
   if (pad === undefined) throw new Error(`${c.actorModelNameOrPath}: the tokenizer has no pad token`);
-  const actorConfig = engine.actor.model.config;
+  const actorConfig = engine.actorConfig;
   // DeepSpeed-Chat forces greedy decoding for LLaMA (a sampling NaN of Llama-2's generation_config); elsewhere generate
   // follows the model's generation_config (greedy for OPT) unless --do_sample says otherwise.
   const doSample = c.doSample ?? (actorConfig.modelType === 'llama' ? false : undefined);
@@ -87,10 +88,10 @@ export async function setUpPpo(partial: Partial<PpoConfig>, log: (l: string) => 
   const promptBatches = Math.ceil(Math.ceil(ds.train.length / world) / c.perDeviceGenerationBatchSize);
   const unsupBatches = unsup ? Math.ceil(Math.ceil(unsup.shape[0] / world) / c.perDeviceGenerationBatchSize) : null;
   const iters = numTotalIters(c, promptBatches, unsupBatches);
-  const engine = await RlhfEngine.create(c, { tokenizer, numTotalIters: iters, unsupervised: unsup !== null, log });
+  const engine = await createPpoEngine(c, { tokenizer, numTotalIters: iters, unsupervised: unsup !== null, log });
   try {
     // Learned position tables (OPT, GPT-2) end at max_position_embeddings; rotary positions (LLaMA) do not.
-    const ac = engine.actor.model.config;
+    const ac = engine.actorConfig;
     const maxPos = ac.maxPositions;
     if (ac.modelType !== 'llama' && c.maxPromptSeqLen + c.maxAnswerSeqLen > maxPos) {
       throw new Error(

@@ -6,6 +6,7 @@ import type { EngineRoles } from './engine';
 import { buildTargets, groupAdvantages } from './estimators';
 import type { Experience } from './experience';
 import { KlController } from './kl-controller';
+import { engineMemoryMetrics } from './memory-report';
 import { notEqualMask, pickRows, row, type IntMatrix } from './matrix';
 import { DSCHAT_PPO, maskedWhiten, type PpoHyperParams } from './ppo-maths';
 import { runPpoLoop, type PpoLoopResult, type PpoRoundInfo } from './ppo-loop';
@@ -93,6 +94,12 @@ export interface PpoResult extends PpoLoopResult {
   memory: Record<string, RoleMemory>;
 }
 
+function sameMatrix(a: IntMatrix, b: IntMatrix): boolean {
+  if (a.shape[0] !== b.shape[0] || a.shape[1] !== b.shape[1]) return false;
+  for (let i = 0; i < a.data.length; i++) if (a.data[i] !== b.data[i]) return false;
+  return true;
+}
+
 function repeatRows(m: IntMatrix, n: number): IntMatrix {
   if (n === 1) return m;
   const idx: number[] = [];
@@ -114,6 +121,8 @@ export class PpoTrainer {
   private readonly s: PpoTrainerSettings;
   private readonly log: (line: string) => void;
   private rolloutSeed: number;
+  /** The next batch's generation, started while the current one was scored (generateExperience's `next`). */
+  private prefetched: { prompts: IntMatrix; promptMask: IntMatrix; seq: Promise<IntMatrix> } | null = null;
 
   /** Set by create(): the config, engine and data of a whole run. */
   private setup: PpoSetup | null = null;
@@ -170,7 +179,8 @@ export class PpoTrainer {
       handleSignals: o.handleSignals,
       stopAfterSteps: o.stopAfterSteps,
       onStep: o.onStep ? (info) => o.onStep?.(info, this) : undefined,
-      peakTensorBytes: () => setup.engine.meter.peak,
+      peakTensorBytes: () => setup.engine.peakTensorBytes(),
+      extraMetrics: () => engineMemoryMetrics(setup.engine),
     });
     let savedTo: string | null = null;
     // Under mpirun every rank holds the same actor and critic; rank 0 writes them.
@@ -230,9 +240,11 @@ export class PpoTrainer {
   /**
    * DeepSpeed-Chat's generate_experience: eval mode, generate (answers of at most one real token are dropped with a printed
    * warning; if all are, the last usable batch is used again), training mode, then the actor's and reference's log-probs,
-   * the reward model's end scores and the critic's values of `seq` with mask `seq != pad`.
+   * the reward model's end scores and the critic's values of `seq` with mask `seq != pad`. With `next` (the following prompt
+   * batch of the same --generation_batches window, where the actor does not change), the actor starts generating it while
+   * the others score this batch; the call for `next` then uses that generation (same seed, same result as without).
    */
-  async generateExperience(prompts: IntMatrix, promptMask: IntMatrix, step: number): Promise<Experience> {
+  async generateExperience(prompts: IntMatrix, promptMask: IntMatrix, step: number, next?: { prompts: IntMatrix; mask: IntMatrix }): Promise<Experience> {
     const { actor, reference, critic, reward } = this.roles;
     const n = this.s.samplesPerPrompt ?? 1;
     const pad = this.s.padTokenId;
@@ -241,7 +253,7 @@ export class PpoTrainer {
     const promptIndexAll = Array.from({ length: allPrompts.shape[0] }, (_, i) => Math.floor(i / n));
     for (const r of [actor, reference, critic, reward]) await r?.setTraining(false);
     const t0 = performance.now();
-    const seqAll = await actor.generate(allPrompts, allMask, { ...(this.s.sampling ?? {}), maxNewTokens: this.s.maxAnswerSeqLen, padTokenId: pad, seed: this.nextSeed() });
+    const seqAll = await this.rollout(prompts, promptMask);
     const t1 = performance.now();
     const p = allPrompts.shape[1];
     const [b, l] = seqAll.shape;
@@ -270,12 +282,16 @@ export class PpoTrainer {
     await critic?.setTraining(true);
     const seq = gen.seq;
     const mask = notEqualMask(seq, pad);
-    const [logprobs, refLogprobs, scores, values] = await Promise.all([
+    // The three scorers side by side (each in its own worker with --placement per_role), the actor's own log-probs first.
+    const scoring = Promise.all([
       actor.logProbs(seq, mask),
       reference.logProbs(seq, mask),
       reward.score(seq, mask, gen.prompts.shape[1]),
       critic ? critic.values(seq, mask) : Promise.resolve(null),
     ]);
+    // Within a generation window the actor does not change, so its next batch is generated while this one is scored.
+    if (next) this.prefetched = { prompts: next.prompts, promptMask: next.mask, seq: this.startRollout(next.prompts, next.mask) };
+    const [logprobs, refLogprobs, scores, values] = await scoring;
     this.times = { ...this.times, generate: (t1 - t0) / 1000, score: (performance.now() - t1) / 1000 };
     const rewards = this.shapeRewards(scores, gen);
     return {
@@ -290,6 +306,22 @@ export class PpoTrainer {
       promptIndex: gen.promptIndex,
       rowAdvantages: this.estimator === 'gae' ? null : groupAdvantages(this.estimator, rewards, gen.promptIndex),
     };
+  }
+
+  /** Starts the actor's generation of one prompt batch (answers per prompt repeated), with the rollout stream's next seed. */
+  private startRollout(prompts: IntMatrix, promptMask: IntMatrix): Promise<IntMatrix> {
+    const n = this.s.samplesPerPrompt ?? 1;
+    const settings: RolloutSettings = { ...(this.s.sampling ?? {}), maxNewTokens: this.s.maxAnswerSeqLen, padTokenId: this.s.padTokenId, seed: this.nextSeed() };
+    return this.roles.actor.generate(repeatRows(prompts, n), repeatRows(promptMask, n), settings);
+  }
+
+  /** This batch's sequences: the prefetched generation when it was for these prompts, else a new one. */
+  private rollout(prompts: IntMatrix, promptMask: IntMatrix): Promise<IntMatrix> {
+    const p = this.prefetched;
+    this.prefetched = null;
+    if (p && sameMatrix(p.prompts, prompts) && sameMatrix(p.promptMask, promptMask)) return p.seq;
+    if (p) p.seq.catch(() => undefined); // another batch came instead; its generation is not used
+    return this.startRollout(prompts, promptMask);
   }
 
   /** rlhfkit's optional reward shaping: the EOS penalty, then whitening over the batch. */

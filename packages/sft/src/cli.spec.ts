@@ -140,4 +140,19 @@ describe('rlhfkit sft CLI', () => {
     const b = await cli(['init-model', '--out', dir]);
     expect(b.error?.message).toMatch(/already holds a model \(config.json\); pass --force/);
   });
+
+  test("init-model --chat_template rm-static writes DeepSpeed-Chat's Human:/Assistant: template, which chat renders as the training prompts", async () => {
+    const dir = path.join(root, 'init-template');
+    const a = await cli(['init-model', '--out', dir, '--hidden_size', '16', '--layers', '1', '--heads', '2', '--merges', '200', '--chat_template', 'rm-static']);
+    expect(a.error).toBeUndefined();
+    const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'tokenizer_config.json'), 'utf8')) as { chat_template?: string };
+    expect(cfg.chat_template).toContain('Human:');
+    expect(cfg.chat_template).toContain('Assistant:');
+    const file = path.join(root, 'template.jinja');
+    fs.writeFileSync(file, '{% for m in messages %}{{ m.content }}{% endfor %}');
+    const b = await cli(['init-model', '--out', path.join(root, 'init-template-file'), '--hidden_size', '16', '--layers', '1', '--heads', '2', '--merges', '200', '--chat_template', file]);
+    expect(b.error).toBeUndefined();
+    const cfg2 = JSON.parse(fs.readFileSync(path.join(root, 'init-template-file', 'tokenizer_config.json'), 'utf8')) as { chat_template?: string };
+    expect(cfg2.chat_template).toBe('{% for m in messages %}{{ m.content }}{% endfor %}');
+  });
 });

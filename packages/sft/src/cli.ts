@@ -2,8 +2,8 @@
 import * as fs from 'node:fs';
 import type { Argv, CommandModule } from 'yargs';
 import {
-  addDsChatFlags, claimOutputDir, configFromArgs, createTinyModel, DATA_FLAG_NAMES, explainUnsupportedFlags, FLAG_GROUPS, flagOption, flagRules,
-  initBackend, TINY_ARCHITECTURES, TRAINING_FLAG_NAMES, UsageError, type TinyArchitecture,
+  addDsChatFlags, claimOutputDir, configFromArgs, createPresetModel, createTinyModel, DATA_FLAG_NAMES, explainUnsupportedFlags, FLAG_GROUPS, flagOption,
+  flagRules, initBackend, MODEL_PRESET_NAMES, RM_STATIC_CHAT_TEMPLATE, TINY_ARCHITECTURES, TRAINING_FLAG_NAMES, UsageError, type TinyArchitecture,
 } from '@rlhfkit/core-tensor';
 import { resolveSftConfig, SFT_DEFAULTS, type SftConfig } from './config';
 import { formatBlocks, formatColumns, runPromptEval } from './prompt-eval';
@@ -172,35 +172,59 @@ export const sftCommand: CommandModule<object, object> = {
 
 interface InitModelArgs {
   out: string;
-  arch: TinyArchitecture;
-  hidden_size: number;
-  layers: number;
-  heads: number;
+  preset?: string;
+  arch?: TinyArchitecture;
+  hidden_size?: number;
+  layers?: number;
+  heads?: number;
   ffn_dim?: number;
-  max_positions: number;
+  max_positions?: number;
   merges?: number;
-  dropout: number;
+  dropout?: number;
   seed: number;
   tie_word_embeddings?: boolean;
+  chat_template?: string;
   force: boolean;
+}
+
+/** --chat_template: 'rm-static', a file, or the template itself. */
+function chatTemplateArg(v: string | undefined): string | undefined {
+  if (v === undefined) return undefined;
+  if (v === 'rm-static') return RM_STATIC_CHAT_TEMPLATE;
+  return fs.existsSync(v) && fs.statSync(v).isFile() ? fs.readFileSync(v, 'utf8') : v;
+}
+
+/** Flags that set a shape, which a preset fixes (all but --layers, which cuts a preset to fewer layers). */
+const SHAPE_FLAGS = ['arch', 'hidden_size', 'heads', 'ffn_dim', 'max_positions', 'merges', 'tie_word_embeddings'] as const;
+
+function gib(bytes: number): string {
+  return `${(bytes / 2 ** 30).toFixed(2)} GiB`;
 }
 
 export const initModelCommand: CommandModule<object, InitModelArgs> = {
   command: 'init-model',
-  describe: 'Write a small randomly initialised model folder with the GPT-2 tokenizer (a starting point for demos)',
+  describe: 'Write a randomly initialised model folder with the GPT-2 tokenizer: a small one, or the exact shape of a real checkpoint (--preset)',
   builder: (y) =>
     y
       .option('out', { type: 'string', demandOption: true, describe: 'folder to write' })
-      .option('arch', { type: 'string', choices: [...TINY_ARCHITECTURES], default: 'opt', describe: 'architecture' })
-      .option('hidden_size', { alias: 'hidden-size', type: 'number', default: 128 })
-      .option('layers', { type: 'number', default: 2 })
-      .option('heads', { type: 'number', default: 4 })
+      .option('preset', {
+        type: 'string', choices: MODEL_PRESET_NAMES,
+        describe: 'the exact config of facebook/opt-125m, opt-350m, opt-1.3b, or Llama-2-7b cut to 4 layers (weights written as bfloat16)',
+      })
+      .option('arch', { type: 'string', choices: [...TINY_ARCHITECTURES], describe: 'architecture (default opt)' })
+      .option('hidden_size', { alias: 'hidden-size', type: 'number', describe: 'width (default 128)' })
+      .option('layers', { type: 'number', describe: "decoder layers (default 2; with --preset, cuts the preset's)" })
+      .option('heads', { type: 'number', describe: 'attention heads (default 4)' })
       .option('ffn_dim', { alias: 'ffn-dim', type: 'number', describe: 'MLP width (default 4 x hidden_size)' })
-      .option('max_positions', { alias: 'max-positions', type: 'number', default: 128 })
+      .option('max_positions', { alias: 'max-positions', type: 'number', describe: 'position table size (default 128)' })
       .option('merges', { type: 'number', describe: 'keep only the first N GPT-2 merges (smaller vocabulary); default all (50257 tokens, vocab 50264)' })
-      .option('dropout', { type: 'number', default: 0.1 })
+      .option('dropout', { type: 'number', describe: "dropout written to the config (default 0.1; with --preset, the preset's)" })
       .option('seed', { type: 'number', default: 1234 })
       .option('tie_word_embeddings', { alias: 'tie-word-embeddings', type: 'boolean', describe: "share the token embedding with the LM head (default: the architecture's: OPT and GPT-2 tie, LLaMA does not)" })
+      .option('chat_template', {
+        alias: 'chat-template', type: 'string',
+        describe: "a chat template for tokenizer_config.json: 'rm-static' (the \\n\\nHuman: / \\n\\nAssistant: turns of DeepSpeed-Chat's data), a Jinja file, or the template text",
+      })
       .option('force', { type: 'boolean', default: false, describe: 'overwrite an existing model folder' })
       .check(flagRules({
         hidden_size: { int: true, min: 1 },
@@ -213,7 +237,13 @@ export const initModelCommand: CommandModule<object, InitModelArgs> = {
         seed: { int: true, min: 0 },
       }))
       .check((a) => {
-        if (a.hidden_size % a.heads !== 0) throw new UsageError(`--hidden_size ${a.hidden_size} must be a multiple of --heads ${a.heads}`);
+        if (a.preset !== undefined) {
+          const given = SHAPE_FLAGS.filter((f) => a[f] !== undefined);
+          if (given.length) throw new UsageError(`--preset ${a.preset} fixes the shape; leave out ${given.map((f) => `--${f}`).join(', ')} (only --layers may cut it)`);
+          return true;
+        }
+        const [d, h] = [a.hidden_size ?? 128, a.heads ?? 4];
+        if (d % h !== 0) throw new UsageError(`--hidden_size ${d} must be a multiple of --heads ${h}`);
         return true;
       })
       .strict() as unknown as Argv<InitModelArgs>,
@@ -222,10 +252,21 @@ export const initModelCommand: CommandModule<object, InitModelArgs> = {
       throw new Error(`${a.out} already holds a model (config.json); pass --force to overwrite it`);
     }
     await initBackend({ quiet: true });
+    if (a.preset !== undefined) {
+      const t0 = performance.now();
+      const p = await createPresetModel(a.out, a.preset, { seed: a.seed, layers: a.layers, dropout: a.dropout, chatTemplate: chatTemplateArg(a.chat_template) });
+      say(
+        `wrote ${a.preset} to ${p.dir}: ${p.numParameters} parameters (${gib(p.weightBytes)} as bfloat16, ${gib(2 * p.weightBytes)} as float32), ` +
+          `${String(p.config.num_hidden_layers)} layers, vocab ${String(p.config.vocab_size)}, in ${((performance.now() - t0) / 1000).toFixed(1)} s; ` +
+          `process peak RSS ${gib(process.resourceUsage().maxRSS * 1024)}`,
+      );
+      return;
+    }
+    const arch = a.arch ?? 'opt';
     const info = await createTinyModel(a.out, {
-      arch: a.arch, hiddenSize: a.hidden_size, layers: a.layers, heads: a.heads, ffnDim: a.ffn_dim, maxPositions: a.max_positions,
-      merges: a.merges, dropout: a.dropout, seed: a.seed, tieWordEmbeddings: a.tie_word_embeddings,
+      arch, hiddenSize: a.hidden_size ?? 128, layers: a.layers ?? 2, heads: a.heads ?? 4, ffnDim: a.ffn_dim, maxPositions: a.max_positions ?? 128,
+      merges: a.merges, dropout: a.dropout ?? 0.1, seed: a.seed, tieWordEmbeddings: a.tie_word_embeddings, chatTemplate: chatTemplateArg(a.chat_template),
     });
-    say(`wrote ${a.arch} model to ${info.dir}: ${info.numParameters} parameters, vocab ${String(info.config.vocab_size)} (tokenizer ${info.tokenizerSize})`);
+    say(`wrote ${arch} model to ${info.dir}: ${info.numParameters} parameters, vocab ${String(info.config.vocab_size)} (tokenizer ${info.tokenizerSize})`);
   },
 };

@@ -101,6 +101,21 @@ describe('SftTrainer', () => {
     losses[1].forEach((l, i) => expect(l).toBeCloseTo(losses[0][i], 5));
   });
 
+  test('--max_steps 3 stops after three optimizer steps, completed: checkpoint and final model saved as at the end', async () => {
+    const out = path.join(root, 'max-steps');
+    const t = await SftTrainer.create(fastConfig(model, out, cache, { maxSteps: 3 }), QUIET);
+    try {
+      const r = await t.train();
+      expect(r.status).toBe('completed');
+      expect([...r.losses.keys()]).toEqual([1, 2, 3]);
+      expect(r.totalSteps).toBe(3);
+      expect(r.lastCheckpoint).toMatch(/checkpoint-3$/);
+      expect(fs.existsSync(path.join(out, 'config.json'))).toBe(true);
+    } finally {
+      t.dispose();
+    }
+  });
+
   test('a NaN loss stops training with an error naming the step, and no final model is saved', async () => {
     const out = path.join(root, 'nan');
     const t = await SftTrainer.create(fastConfig(model, out, cache, { saveSteps: 2 }), {

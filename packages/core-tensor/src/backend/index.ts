@@ -4,3 +4,4 @@ export {
   BACKEND_CHOICES, currentBackendInfo, initBackend,
   type BackendChoice, type BackendInfo, type BackendName, type InitBackendOptions,
 } from './init-backend';
+export { isHeapExhausted, tensorHeapInfo, WASM_HEAP_LIMIT_BYTES, type TensorHeapInfo } from './heap-info';

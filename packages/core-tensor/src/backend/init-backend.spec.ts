@@ -95,6 +95,7 @@ describe('initBackend', () => {
       'UnsortedSegmentSum', 'RlhfkitDecodeAttention', 'RlhfkitRmsNorm', 'RlhfkitRmsNormGrad', 'RlhfkitLayerNorm', 'RlhfkitLayerNormGrad',
       'RlhfkitLinear', 'RlhfkitLinearGrad', 'RlhfkitLabelLogProbs', 'RlhfkitLabelLogProbsGrad', 'RlhfkitAttention', 'RlhfkitAttentionGrad',
       'RlhfkitAttnBlock', 'RlhfkitAttnBlockGrad', 'RlhfkitMlpBlock', 'RlhfkitMlpBlockGrad',
+      'RlhfkitLlamaAttnBlock', 'RlhfkitLlamaAttnBlockGrad', 'RlhfkitLlamaMlpBlock', 'RlhfkitLlamaMlpBlockGrad',
     ]);
     expect(info.wasmKernels?.bridged).toContain('Einsum');
     expect(info.wasmKernels?.wrapped).toEqual(['BatchMatMul', '_FusedMatMul', 'Sum', 'Identity', 'GatherV2', 'Transpose']);

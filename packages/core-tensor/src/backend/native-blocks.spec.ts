@@ -1,4 +1,4 @@
-// The fused pre-LN decoder blocks against the unfused layer on the cpu backend: loss and every gradient (rel 3e-6).
+// The fused pre-LN decoder blocks (OPT's and LLaMA's) against the unfused layer on the cpu backend: loss and every gradient (rel 3e-6).
 import * as tf from '@tensorflow/tfjs';
 import { createModelFromConfig } from '../models/load';
 import { causalLmLoss } from '../models/loss';
@@ -11,6 +11,12 @@ const OPT = {
   model_type: 'opt', vocab_size: 157, hidden_size: 48, num_hidden_layers: 2, num_attention_heads: 3, ffn_dim: 80, max_position_embeddings: 64,
   word_embed_proj_dim: 48, do_layer_norm_before: true, activation_function: 'relu', tie_word_embeddings: true, enable_bias: true,
   dropout: 0, attention_dropout: 0, activation_dropout: 0, layerdrop: 0, pad_token_id: 1, bos_token_id: 2, eos_token_id: 2,
+};
+
+const LLAMA = {
+  model_type: 'llama', vocab_size: 157, hidden_size: 48, intermediate_size: 72, num_hidden_layers: 2, num_attention_heads: 4,
+  num_key_value_heads: 2, max_position_embeddings: 64, rms_norm_eps: 1e-6, hidden_act: 'silu', tie_word_embeddings: false,
+  attention_bias: false, attention_dropout: 0, rope_theta: 10000, pad_token_id: 1, bos_token_id: 2, eos_token_id: 2,
 };
 
 function relDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -56,6 +62,28 @@ maybe('native pre-LN decoder blocks (wasm) vs the unfused layer (cpu)', () => {
     const calls = Object.fromEntries(addon.stats().map((s) => [s.name, s.calls]));
     expect(calls.attn_block_grad).toBe(2);
     expect(calls.mlp_block_grad).toBe(2);
+    expect(Math.abs(got.loss - ref.loss)).toBeLessThan(2e-6);
+    for (const [name, g] of ref.grads) {
+      const err = relDiff(got.grads.get(name) as Float32Array, g);
+      if (!(err < 3e-6)) throw new Error(`${name}: relative error ${err}`);
+    }
+  });
+
+  test.each([
+    ['GQA, no biases', LLAMA],
+    ['multi-head with attention biases', { ...LLAMA, num_key_value_heads: 4, attention_bias: true }],
+    ['tied head, gelu', { ...LLAMA, tie_word_embeddings: true, hidden_act: 'gelu' }],
+  ])('LLaMA %s: the loss (abs 2e-6) and every gradient (rel 3e-6), with padding', async (_n, config) => {
+    const ref = await lossAndGrads(config, 'cpu');
+    await switchBackend('wasm');
+    const addon = nativeGemmAddon() as NativeGemmAddon;
+    addon.resetStats();
+    const before = tf.memory().numTensors;
+    const got = await lossAndGrads(config, 'wasm');
+    expect(tf.memory().numTensors).toBe(before);
+    const calls = Object.fromEntries(addon.stats().map((s) => [s.name, s.calls]));
+    expect(calls.llama_attn_block_grad).toBe(2);
+    expect(calls.llama_mlp_block_grad).toBe(2);
     expect(Math.abs(got.loss - ref.loss)).toBeLessThan(2e-6);
     for (const [name, g] of ref.grads) {
       const err = relDiff(got.grads.get(name) as Float32Array, g);

@@ -11,6 +11,7 @@ import { registerLayerNormKernels } from './layer-norm';
 import { wrapWasmSum } from './leading-sum';
 import { registerNativeAttentionKernels } from './native-attention';
 import { registerNativeBlockKernels } from './native-blocks';
+import { registerNativeLlamaBlockKernels } from './native-llama-blocks';
 import { registerNativeLinearKernels } from './native-linear';
 import { registerNativeLossKernels } from './native-loss';
 import { wrapWasmTranspose } from './transpose';
@@ -40,7 +41,7 @@ export function registerWasmKernels(): WasmKernelReport {
     native.push('UnsortedSegmentSum');
   }
   native.push(...registerDecodeAttention(), ...registerLayerNormKernels(), ...registerNativeLinearKernels(), ...registerNativeLossKernels(), ...registerNativeAttentionKernels(),
-    ...registerNativeBlockKernels());
+    ...registerNativeBlockKernels(), ...registerNativeLlamaBlockKernels());
   const bridged = registerCpuBridge();
   // The cpu backend (tests' parity reference) gets its one slow training kernel replaced here too.
   registerCpuKernels();

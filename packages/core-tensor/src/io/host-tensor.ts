@@ -23,6 +23,23 @@ export interface TensorToWrite {
   shape: number[];
   data: Float32Array | Int32Array;
   dtype?: WritableDtype;
+  /**
+   * Set by lazyTensor(): `data` is computed when read, so writers read it once, when its bytes are due (a model saves
+   * one host copy at a time), and take the element type from `dtype` (a float or integer dtype) instead.
+   */
+  lazy?: boolean;
+}
+
+/** A TensorToWrite whose data is made by `read` when a writer reaches it (each read calls it again). */
+export function lazyTensor(shape: readonly number[], dtype: WritableDtype, read: () => Float32Array | Int32Array): TensorToWrite {
+  return {
+    shape: shape.slice(),
+    dtype,
+    lazy: true,
+    get data() {
+      return read();
+    },
+  };
 }
 
 /** An error about a checkpoint file that the user can act on (names the file and, where known, the tensor). */

@@ -168,7 +168,7 @@ export function safetensorsDataSize(tensors: Map<string, TensorToWrite>, dtype?:
 
 function resolveDtype(t: TensorToWrite, override?: WritableDtype): WritableDtype {
   // An override only converts floating tensors: casting token ids to F16 would corrupt them.
-  const own: WritableDtype = t.dtype ?? (t.data instanceof Int32Array ? 'I32' : 'F32');
+  const own: WritableDtype = t.dtype ?? (t.lazy ? 'F32' : t.data instanceof Int32Array ? 'I32' : 'F32');
   if (override && (own === 'F32' || own === 'F16' || own === 'BF16' || own === 'F64')) return override;
   return own;
 }
@@ -186,12 +186,16 @@ function plan(
   let offset = 0;
   for (const { name, t, dtype } of rows) {
     const count = numel(t.shape);
-    if (count !== t.data.length) {
+    if (!t.lazy && count !== t.data.length) {
       throw new CheckpointError(`tensor '${name}': shape ${JSON.stringify(t.shape)} holds ${count} values but its data has ${t.data.length}`);
     }
     const bytes = count * DTYPE_BYTES[dtype];
     header[name] = { dtype, shape: t.shape, data_offsets: [offset, offset + bytes] };
-    payloads.push(() => encodeLittleEndian(t.data, dtype));
+    payloads.push(() => {
+      const data = t.data;
+      if (data.length !== count) throw new CheckpointError(`tensor '${name}': shape ${JSON.stringify(t.shape)} holds ${count} values but its data has ${data.length}`);
+      return encodeLittleEndian(data, dtype);
+    });
     offset += bytes;
   }
   let json = JSON.stringify(header);

@@ -78,7 +78,7 @@ export function convertLinearLayerToLora(model: CausalLM, opts: LoraOptions): Ma
   for (const lin of chosen) {
     const adapter = new LoraAdapter(lin, opts, model, rng);
     lin.adapter = adapter;
-    lin.weight.trainable = false;
+    if (lin.weight16 == null) lin.weight.trainable = false; // a bf16 weight is frozen by construction
     made.set(lin.name, adapter);
   }
   return made;
@@ -103,7 +103,8 @@ export function fuseLora(model: CausalLM, opts: { exact?: boolean } = {}): void 
  * base weights back exactly as they were; layers already fused stay fused.
  */
 export async function withLoraFused<T>(model: CausalLM, fn: () => Promise<T>): Promise<T> {
-  const layers = [...loraLayers(model).values()].filter((a) => !a.fused);
+  // A frozen bfloat16 base cannot take the product in place; those layers run their LoRA branch unfused.
+  const layers = [...loraLayers(model).values()].filter((a) => !a.fused && a.layer.weight16 == null);
   try {
     for (const a of layers) a.fuse({ exact: true });
     return await fn();

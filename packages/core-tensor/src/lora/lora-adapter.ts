@@ -100,6 +100,9 @@ export class LoraAdapter implements LinearAdapter {
    */
   fuse(opts: { exact?: boolean } = {}): void {
     if (this.fusedFlag) return;
+    if (this.layer.weight16 != null) {
+      throw new Error(`LoRA on ${this.layer.name}: the base weight is frozen bfloat16, so the product cannot be folded into it; save with saveFused (it fuses on the host)`);
+    }
     if (opts.exact) this.baseCopy = tf.keep(tf.clone(this.layer.weight));
     this.shiftWeight(1);
     this.fusedFlag = true;

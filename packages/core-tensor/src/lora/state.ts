@@ -1,6 +1,6 @@
 // LoRA tensors in and out of StateDicts (resume checkpoints) and the fused HF save (no LoRA tensors written).
 import * as tf from '@tensorflow/tfjs';
-import { CheckpointError, numel, type StateDict, type TensorToWrite } from '../io/host-tensor';
+import { CheckpointError, lazyTensor, numel, type StateDict, type TensorToWrite } from '../io/host-tensor';
 import type { CausalLM } from '../models/causal-lm';
 import type { SaveOptions } from '../models/save';
 import { LORA_LEFT, LORA_RIGHT } from './lora-adapter';
@@ -68,19 +68,39 @@ export function fusedStateDict(model: CausalLM): StateDict {
   return sd;
 }
 
-/** HF-layout `<module>.weight` = W + s·R·L for every LoRA layer not already fused. */
+/**
+ * HF-layout `<module>.weight` = W + s·R·L for every LoRA layer not already fused, each computed when a writer reads it
+ * (one fused weight in memory at a time). A frozen bfloat16 W is widened and summed in float32 on the host.
+ */
 function fusedWeights(model: CausalLM): Map<string, TensorToWrite> {
   const out = new Map<string, TensorToWrite>();
   for (const [name, a] of loraLayers(model)) {
     if (a.fused) continue; // the weight already holds the product
     const key = `${name}.weight`;
-    const transposed = model.isTransposed(key);
-    const w = tf.tidy(() => {
-      const fused = tf.add(a.layer.weight, a.delta()); // [in, out]
-      return transposed ? tf.transpose(fused) : fused; // HF nn.Linear: [out, in]
-    });
-    out.set(key, { shape: w.shape.slice(), data: Float32Array.from(w.dataSync()) });
-    w.dispose();
+    const w16 = a.layer.weight16;
+    const transposed = w16 ? a.layer.hfLayout === 'linear' : model.isTransposed(key);
+    const [rows, cols] = [a.layer.inFeatures, a.layer.outFeatures];
+    const read = (): Float32Array => {
+      if (w16) {
+        const base = w16.toFloat32(); // [in, out]
+        const d = a.delta();
+        const delta = d.dataSync() as Float32Array;
+        d.dispose();
+        for (let i = 0; i < base.length; i++) base[i] = Math.fround(base[i] + delta[i]);
+        if (!transposed) return base;
+        const t = new Float32Array(base.length);
+        for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) t[c * rows + r] = base[r * cols + c];
+        return t;
+      }
+      const w = tf.tidy(() => {
+        const fused = tf.add(a.layer.weight, a.delta()); // [in, out]
+        return transposed ? tf.transpose(fused) : fused; // HF nn.Linear: [out, in]
+      });
+      const data = Float32Array.from(w.dataSync());
+      w.dispose();
+      return data;
+    };
+    out.set(key, lazyTensor(transposed ? [cols, rows] : [rows, cols], 'F32', read));
   }
   return out;
 }

@@ -1,6 +1,7 @@
 // CausalLM: the architecture-independent half of every model (forward plumbing, head, cache, params, save).
 import * as tf from '@tensorflow/tfjs';
-import type { HostTensor, StateDict } from '../io/host-tensor';
+import { bf16MatMul, type Bf16Matrix } from '../backend/bf16-weights';
+import { lazyTensor, type HostTensor, type StateDict, type TensorToWrite } from '../io/host-tensor';
 import { Rng } from '../rng';
 import type { ModelConfig, RawConfig } from './config';
 import { ModuleFactory } from './factory';
@@ -8,7 +9,7 @@ import { canUseNativeDecode, nativeDecodeStep, type DecodeSpec } from '../backen
 import { growInPlace, KVCache } from './kv-cache';
 import type { Linear } from './linear';
 import { arangePositions, causalBias, checkRange, combineBias, paddingBias, toIntTensor, toMaskTensor } from './masks';
-import { ParamStore, toHfLayout, type WeightSource } from './params';
+import { bf16ToHfLayout, ParamStore, toHfLayout, type Bf16Selector, type WeightSource } from './params';
 import type { CausalLMOutputs, DecoderLayer, ForwardInputs, LayerContext, LayerRunner } from './types';
 import { generate, type GenerateInput, type GenerateOutput } from '../generation/generate';
 import type { GenerationConfig } from '../generation/generation-config';
@@ -26,6 +27,11 @@ export interface BuildOptions {
   bodyOnly?: boolean;
   /** Seed of the dropout RNG (default 0). */
   seed?: number;
+  /**
+   * Parameters to hold as frozen bfloat16 outside the tensor heap (matrices and embeddings the selector picks): half the
+   * memory, products widen them as they pack them. They are not in namedParameters(); stateDict() widens them back.
+   */
+  bf16Weights?: Bf16Selector | null;
 }
 
 export interface ForwardOptions {
@@ -69,7 +75,7 @@ export abstract class CausalLM {
     this.generationConfig = opts.generationConfig ?? null;
     this.bodyOnly = opts.bodyOnly ?? false;
     this.rng = new Rng(opts.seed ?? 0);
-    this.store = new ParamStore(source, opts.trainable ?? true);
+    this.store = new ParamStore(source, opts.trainable ?? true, opts.bf16Weights ?? null);
     this.factory = new ModuleFactory(this.store);
   }
 
@@ -208,8 +214,10 @@ export abstract class CausalLM {
       const [b, t, d] = hidden.shape;
       const h2 = tf.reshape(hidden, [b * t, d]) as tf.Tensor2D; // [b*t, dim]
       const head = this.untiedHead();
+      const tied16 = head ? null : this.tiedHead16();
       let logits: tf.Tensor2D;
       if (head) logits = head.apply(h2) as tf.Tensor2D;
+      else if (tied16) logits = bf16MatMul(h2, tied16, true); // h·Eᵀ on the frozen bf16 table [b*t, vocab]
       else if (headT) logits = tf.matMul(h2, headT); // [b*t, vocab]
       // h·Eᵀ by the transposeB flag: its gradients are then dy·E (no transpose at all) and dyᵀ·h, instead of
       // two more transposes of the [vocab, dim] table and a transposed product (measured ~30% faster).
@@ -224,7 +232,7 @@ export abstract class CausalLM {
 
   /** The tied head as [dim, vocab] (a new tensor the caller disposes), or null when the head is untied. */
   headWeightT(): tf.Tensor2D | null {
-    if (!this.config.tieWordEmbeddings) return null;
+    if (!this.config.tieWordEmbeddings || this.tiedHead16()) return null;
     return tf.transpose(this.tokenEmbeddingWeight()) as tf.Tensor2D;
   }
 
@@ -262,6 +270,8 @@ export abstract class CausalLM {
    */
   private nativeStep(ids: tf.Tensor2D, positionIds: tf.Tensor2D, paddingBiasRows: tf.Tensor4D | null, cache: KVCache): tf.Tensor2D | null {
     const [b, q] = ids.shape;
+    // The native step packs float32 weights once per cache; frozen bf16 weights go through the layers (widened per product).
+    if (this.store.bf16Entries.size > 0) return null;
     if (q !== 1 || this.training || cache.length === 0 || (cache.batch !== null && cache.batch !== b) || !canUseNativeDecode()) return null;
     const spec = this.decodeSpec();
     if (spec == null) return null;
@@ -377,13 +387,48 @@ export abstract class CausalLM {
   numParameters(): number {
     let n = 0;
     for (const e of this.store.entries.values()) n += e.variable.size;
+    for (const e of this.store.bf16Entries.values()) n += e.matrix.bits.length;
     return n;
   }
 
-  /** Host copies of every parameter in HF names and layout (tied head left out, as HF saves). */
+  /** Frozen bfloat16 parameters by HF name (see BuildOptions.bf16Weights); empty for an all-float32 model. */
+  bf16Parameters(): Map<string, Bf16Matrix> {
+    const out = new Map<string, Bf16Matrix>();
+    for (const [name, e] of this.store.bf16Entries) out.set(name, e.matrix);
+    return out;
+  }
+
+  /** Bytes of the frozen bfloat16 parameters (held outside the tensor heap). */
+  bf16Bytes(): number {
+    let n = 0;
+    for (const e of this.store.bf16Entries.values()) n += e.matrix.bytes;
+    return n;
+  }
+
+  /** The tied LM head when the token embedding is frozen bfloat16, else null. */
+  private tiedHead16(): Bf16Matrix | null {
+    if (!this.config.tieWordEmbeddings || this.store.bf16Entries.size === 0) return null;
+    // The token embedding: the first table with a row per vocabulary entry (every architecture creates it first).
+    for (const e of this.factory.embeddings.values()) if (e.numRows === this.config.vocabSize) return e.weight16;
+    return null;
+  }
+
+  /** Host copies of every parameter in HF names and layout (tied head left out, as HF saves); bf16 ones widened. */
   stateDict(): Map<string, HostTensor> {
     const out = new Map<string, HostTensor>();
     for (const [name, e] of this.store.entries) out.set(name, { dtype: 'F32', shape: e.hfShape.slice(), data: toHfLayout(e) });
+    for (const [name, e] of this.store.bf16Entries) out.set(name, { dtype: 'F32', shape: e.hfShape.slice(), data: bf16ToHfLayout(e) });
+    return out;
+  }
+
+  /**
+   * stateDict() for writers: the same names, shapes and values, each read from the model only when a writer reaches it,
+   * so a save holds one host copy at a time instead of the whole model's.
+   */
+  tensorsToWrite(): Map<string, TensorToWrite> {
+    const out = new Map<string, TensorToWrite>();
+    for (const [name, e] of this.store.entries) out.set(name, lazyTensor(e.hfShape, 'F32', () => toHfLayout(e)));
+    for (const [name, e] of this.store.bf16Entries) out.set(name, lazyTensor(e.hfShape, 'F32', () => bf16ToHfLayout(e)));
     return out;
   }
 

@@ -8,13 +8,17 @@ import type { ParamStore } from './params';
 export class ModuleFactory {
   /** Every linear layer by HF module name, in creation (checkpoint) order. */
   readonly linears = new Map<string, Linear>();
+  /** Every embedding table by HF module name, in creation order (the token embedding first in every architecture). */
+  readonly embeddings = new Map<string, Embedding>();
 
   constructor(readonly store: ParamStore) {}
 
   /** nn.Linear (HF weight [out, in]) or GPT-2 Conv1D (HF weight [in, out]); kept as [in, out] either way. */
   linear(name: string, inFeatures: number, outFeatures: number, bias: boolean, layout: HfLinearLayout = 'linear'): Linear {
-    const weight =
-      layout === 'linear'
+    const key = `${name}.weight`;
+    const weight = this.store.wantsBf16(key, 'matrix')
+      ? this.store.bf16Matrix(key, layout === 'linear' ? [outFeatures, inFeatures] : [inFeatures, outFeatures], 'matrix', layout === 'linear')
+      : layout === 'linear'
         ? this.store.transposed(`${name}.weight`, [outFeatures, inFeatures], 'matrix')
         : this.store.plain(`${name}.weight`, [inFeatures, outFeatures], 'matrix');
     const b = bias ? this.store.plain(`${name}.bias`, [outFeatures], 'bias') : null;
@@ -34,7 +38,11 @@ export class ModuleFactory {
   }
 
   embedding(name: string, rows: number, dim: number): Embedding {
-    return new Embedding(name, this.store.plain(`${name}.weight`, [rows, dim], 'embedding'));
+    const key = `${name}.weight`;
+    const table = this.store.wantsBf16(key, 'embedding') ? this.store.bf16Matrix(key, [rows, dim], 'embedding', false) : this.store.plain(key, [rows, dim], 'embedding');
+    const e = new Embedding(name, table);
+    this.embeddings.set(name, e);
+    return e;
   }
 
   /** Parameters whose names start with `prefix.` (a layer's own weights). */

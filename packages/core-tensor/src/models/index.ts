@@ -18,5 +18,7 @@ export { getActivation, type Activation } from './activations';
 export { attention, splitHeads, mergeHeads, type AttentionOptions } from './attention';
 export { MASK_NEG } from './masks';
 export { RotaryEmbedding, applyRotary, ropeInverseFrequencies, ropeTables } from './rope';
-export { RandomWeightSource, ParamStore, transpose2d, type WeightSource, type ParamKind, type ParamEntry } from './params';
+export { RandomWeightSource, ParamStore, transpose2d, type WeightSource, type ParamKind, type ParamEntry, type Bf16Entry, type Bf16Selector } from './params';
+// Frozen weights held as bfloat16 outside the tensor heap (--frozen_dtype bf16), and the products that widen them as they pack.
+export { Bf16Matrix, bf16MatMul, bf16ProductsNative } from '../backend/bf16-weights';
 export { ModuleFactory } from './factory';

@@ -1,5 +1,6 @@
 // A linear layer with its HF module name and a hook for adapters (LoRA), weights kept as [in, out].
 import * as tf from '@tensorflow/tfjs';
+import { bf16MatMul, Bf16Matrix } from '../backend/bf16-weights';
 import { canUseLinearNoGrad, linearNoGrad } from '../backend/fast-linear';
 import { nativeActivationKind, nativeLinear } from '../backend/native-linear';
 
@@ -24,23 +25,37 @@ export type HfLinearLayout = 'linear' | 'conv1d';
 export class Linear {
   /** Consulted on every apply(); set it to hook LoRA in, null to run the plain layer. */
   adapter: LinearAdapter | null = null;
+  /** The weight when it is held as frozen bfloat16 outside the tensor heap ([in, out]); then `weight` is unavailable. */
+  readonly weight16: Bf16Matrix | null;
+  private readonly weight32: tf.Variable | null;
 
   constructor(
     /** HF module name, e.g. `model.decoder.layers.0.self_attn.q_proj` (the weight is `<name>.weight`). */
     readonly name: string,
-    /** [in, out] whatever the HF layout (nn.Linear weights are transposed at load and save). */
-    readonly weight: tf.Variable,
+    /** [in, out] whatever the HF layout (nn.Linear weights are transposed at load and save); a Bf16Matrix for a frozen bf16 weight. */
+    weight: tf.Variable | Bf16Matrix,
     /** [out], or null for bias-free layers. */
     readonly bias: tf.Variable | null,
     readonly hfLayout: HfLinearLayout,
-  ) {}
+  ) {
+    this.weight16 = weight instanceof Bf16Matrix ? weight : null;
+    this.weight32 = weight instanceof Bf16Matrix ? null : weight;
+  }
+
+  /** [in, out] float32 variable; throws for a frozen bfloat16 weight (see weight16), which has none. */
+  get weight(): tf.Variable {
+    if (this.weight32 == null) {
+      throw new Error(`${this.name}: its weight is frozen bfloat16 outside the tensor heap (--frozen_dtype bf16), so it has no float32 variable`);
+    }
+    return this.weight32;
+  }
 
   get inFeatures(): number {
-    return this.weight.shape[0] as number;
+    return this.weight16 ? this.weight16.rows : (this.weight.shape[0] as number);
   }
 
   get outFeatures(): number {
-    return this.weight.shape[1] as number;
+    return this.weight16 ? this.weight16.cols : (this.weight.shape[1] as number);
   }
 
   /** x [..., in] -> [..., out]. */
@@ -48,7 +63,9 @@ export class Linear {
     const lead = x.shape.slice(0, -1);
     const x2 = x.rank === 2 ? (x as tf.Tensor2D) : tf.reshape(x, [-1, this.inFeatures]) as tf.Tensor2D; // [n, in]
     let y: tf.Tensor;
-    if (canUseLinearNoGrad()) {
+    if (this.weight16) {
+      y = bf16MatMul(x2, this.weight16, false, this.bias as tf.Tensor1D | null); // [n, out]: the weight widened as it is packed
+    } else if (canUseLinearNoGrad()) {
       y = linearNoGrad(x2, this.weight as tf.Tensor2D, this.bias as tf.Tensor1D | null); // [n, out]: wasm's _FusedMatMul
     } else {
       // Training on wasm with the native kernels: product, bias and its gradients as one op each way.
@@ -66,7 +83,7 @@ export class Linear {
    * way on wasm (backend/native-linear.ts) when the layer has no adapter, else apply() then fallback.
    */
   applyActivated(x: tf.Tensor, actName: string, fallback: (y: tf.Tensor) => tf.Tensor): tf.Tensor {
-    const kind = this.adapter == null && x.dtype === 'float32' ? nativeActivationKind(actName) : null;
+    const kind = this.adapter == null && this.weight16 == null && x.dtype === 'float32' ? nativeActivationKind(actName) : null;
     if (kind == null) return fallback(this.apply(x));
     const lead = x.shape.slice(0, -1);
     const x2 = x.rank === 2 ? (x as tf.Tensor2D) : tf.reshape(x, [-1, this.inFeatures]) as tf.Tensor2D; // [n, in]

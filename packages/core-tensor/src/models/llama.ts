@@ -2,6 +2,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { getActivation, type Activation } from './activations';
 import { attention, splitHeads } from './attention';
+import { NATIVE_ACTIVATIONS } from '../backend/native-ops';
+import { canUseNativeAttention } from '../backend/native-attention';
+import { canUseNativeLlamaBlocks, nativeLlamaAttentionBlock, nativeLlamaMlpBlock } from '../backend/native-llama-blocks';
 import { CausalLM, type BuildOptions } from './causal-lm';
 import { parseLlamaConfig, type LlamaConfig } from './config';
 import type { Embedding } from './embedding';
@@ -47,7 +50,38 @@ class LlamaDecoderLayer implements DecoderLayer {
     return this.f.paramsUnder(this.name);
   }
 
+  /**
+   * The whole layer as two native blocks (backend/native-llama-blocks.ts): no cache, no adapters, no frozen bf16 weights,
+   * no attention dropout while training, a native activation; null otherwise (the ops below run).
+   */
+  private applyBlocks(hidden: tf.Tensor3D, ctx: LayerContext, kv: LayerKV | undefined): tf.Tensor3D | null {
+    const c = this.c;
+    const { batch: b, queryLen: t } = ctx;
+    const act = NATIVE_ACTIVATIONS[c.hiddenAct];
+    if (kv != null || ctx.rope == null || act == null || hidden.dtype !== 'float32' || !canUseNativeLlamaBlocks()) return null;
+    if (ctx.training && c.attentionDropout > 0) return null;
+    const lins = [this.qProj, this.kProj, this.vProj, this.oProj, this.gateProj, this.upProj, this.downProj];
+    // A frozen bfloat16 weight (weight16, held outside the tensor heap) keeps the ops below too.
+    if (!lins.every((l) => l.adapter == null && (l as { weight16?: unknown }).weight16 == null)) return null;
+    if (!canUseNativeAttention(b, t, ctx.maskBias)) return null;
+    const d = c.hiddenSize;
+    const x = tf.reshape(hidden, [b * t, d]) as tf.Tensor2D; // [b*t, d]
+    const cos = tf.reshape(ctx.rope.cos, [b * t, c.headDim]) as tf.Tensor2D; // [b*t, headDim]
+    const sin = tf.reshape(ctx.rope.sin, [b * t, c.headDim]) as tf.Tensor2D; // [b*t, headDim]
+    const y = nativeLlamaAttentionBlock(x, {
+      lnW: this.inputLayernorm.weight, wq: this.qProj.weight, wk: this.kProj.weight, wv: this.vProj.weight, wo: this.oProj.weight,
+      bq: this.qProj.bias, bk: this.kProj.bias, bv: this.vProj.bias, bo: this.oProj.bias,
+    }, cos, sin, ctx.maskBias, { batch: b, heads: c.numHeads, kvHeads: c.numKvHeads, eps: c.rmsNormEps, divisor: this.scoreDivisor }); // [b*t, d]
+    const z = nativeLlamaMlpBlock(y, {
+      lnW: this.postAttentionLayernorm.weight, wg: this.gateProj.weight, wu: this.upProj.weight, wd: this.downProj.weight,
+      bg: this.gateProj.bias, bu: this.upProj.bias, bd: this.downProj.bias,
+    }, { act, eps: c.rmsNormEps });
+    return tf.reshape(z, [b, t, d]) as tf.Tensor3D; // [b, t, d]
+  }
+
   apply(hidden: tf.Tensor3D, ctx: LayerContext, kv?: LayerKV): tf.Tensor3D {
+    const blocks = this.applyBlocks(hidden, ctx, kv);
+    if (blocks != null) return blocks;
     const c = this.c;
     const { batch: b, queryLen: t } = ctx;
     const d = c.hiddenSize;

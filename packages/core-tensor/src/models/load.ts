@@ -1,13 +1,14 @@
 // loadPretrained: an HF model folder (or hub-cache name) -> CausalLM, with HF's base-model-prefix key matching.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { findWeightsFile, loadStateDict } from '../io/checkpoint';
+import { findWeightsFile } from '../io/checkpoint';
 import { readJsonFile } from '../io/file-io';
-import { CheckpointError, type StateDict } from '../io/host-tensor';
+import { CheckpointError } from '../io/host-tensor';
+import { openStateDict, type TensorSource } from '../io/lazy-state-dict';
 import { resolveModelDir } from '../io/resolve';
 import type { CausalLM } from './causal-lm';
 import { ConfigError, type ModelConfig, type RawConfig } from './config';
-import { RandomWeightSource, type ParamKind, type WeightSource } from './params';
+import { RandomWeightSource, type Bf16Selector, type ParamKind, type WeightSource } from './params';
 import { getArchitecture, type Architecture } from './registry';
 import { reportUnusedKeys } from './unused-keys';
 import { ensureBackend, requireBackend } from '../backend/init-backend';
@@ -25,6 +26,8 @@ export interface LoadOptions {
   strict?: boolean;
   /** Where that warning goes (default: stderr). */
   warn?: (line: string) => void;
+  /** Parameters to hold as frozen bfloat16 outside the tensor heap (see BuildOptions.bf16Weights). */
+  bf16Weights?: Bf16Selector | null;
 }
 
 /** Buffers HF never loads from a file (GPT-2's causal-mask buffers, old rotary caches); skipped silently. */
@@ -70,7 +73,7 @@ export class CheckpointSource implements WeightSource {
   private readonly wrapper: string;
 
   constructor(
-    private readonly sd: StateDict,
+    private readonly sd: TensorSource,
     private readonly file: string,
     private readonly configFile: string,
     private readonly arch: Architecture,
@@ -138,7 +141,8 @@ export async function loadPretrained(dirOrName: string, opts: LoadOptions = {}):
   const arch = getArchitecture(raw, configFile);
   const config = arch.parseConfig(raw, configFile) as ModelConfig;
   const weights = findWeightsFile(dir).file;
-  const sd = loadStateDict(weights);
+  // Tensor by tensor from the file as the model takes them: no second full copy of the weights at load time.
+  const sd = openStateDict(weights);
   const source = new CheckpointSource(sd, weights, configFile, arch, config);
   const model = arch.build(config, source, {
     rawConfig: raw,
@@ -146,6 +150,7 @@ export async function loadPretrained(dirOrName: string, opts: LoadOptions = {}):
     trainable: opts.trainable,
     bodyOnly: opts.bodyOnly,
     seed: opts.seed,
+    bf16Weights: opts.bf16Weights,
   });
   model.unexpectedKeys = source.unusedKeys();
   model.extraTensors = new Map(model.unexpectedKeys.map((k) => [k, sd.get(k)!]));
@@ -168,6 +173,8 @@ export interface CreateModelOptions {
   generationConfig?: RawConfig | null;
   /** Named in config errors (default 'config.json'). */
   configFile?: string;
+  /** Parameters to hold as frozen bfloat16 outside the tensor heap (see BuildOptions.bf16Weights). */
+  bf16Weights?: Bf16Selector | null;
 }
 
 /**
@@ -187,5 +194,6 @@ export function createModelFromConfig(raw: RawConfig, opts: CreateModelOptions =
     trainable: opts.trainable,
     bodyOnly: opts.bodyOnly,
     seed,
+    bf16Weights: opts.bf16Weights,
   });
 }

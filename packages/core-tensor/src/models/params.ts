@@ -1,5 +1,6 @@
 // Parameter bookkeeping: where weights come from (checkpoint or random init) and HF layout <-> internal layout.
 import * as tf from '@tensorflow/tfjs';
+import { Bf16Matrix } from '../backend/bf16-weights';
 import { Rng } from '../rng';
 
 /** What a parameter is, so a random initialiser can choose zeros, ones or noise. */
@@ -34,6 +35,17 @@ export interface ParamEntry {
   transposed: boolean;
 }
 
+/** A frozen matrix or embedding held as bfloat16 outside the tensor heap (see ParamStoreOptions.bf16). */
+export interface Bf16Entry {
+  matrix: Bf16Matrix;
+  hfShape: number[];
+  /** true when the matrix holds the transpose of the HF 2-D tensor (nn.Linear weights kept as [in, out]). */
+  transposed: boolean;
+}
+
+/** Which parameters a model keeps as frozen bfloat16 (HF name and kind); only 'matrix' and 'embedding' kinds are asked. */
+export type Bf16Selector = (name: string, kind: ParamKind) => boolean;
+
 /** Row-major transpose of a [rows, cols] matrix. */
 export function transpose2d(data: Float32Array, rows: number, cols: number): Float32Array {
   const out = new Float32Array(data.length);
@@ -47,8 +59,31 @@ export function transpose2d(data: Float32Array, rows: number, cols: number): Flo
 /** Creates the model's variables from a WeightSource and remembers each one's HF name and layout. */
 export class ParamStore {
   readonly entries = new Map<string, ParamEntry>();
+  /** Frozen bfloat16 matrices and embeddings (no tf.Variable; not in `entries`). */
+  readonly bf16Entries = new Map<string, Bf16Entry>();
 
-  constructor(private readonly source: WeightSource, private readonly trainable: boolean) {}
+  constructor(private readonly source: WeightSource, private readonly trainable: boolean, private readonly bf16: Bf16Selector | null = null) {}
+
+  /** Whether this 2-D parameter is to be held as frozen bfloat16. */
+  wantsBf16(name: string, kind: ParamKind): boolean {
+    return this.bf16 != null && (kind === 'matrix' || kind === 'embedding') && this.bf16(name, kind);
+  }
+
+  /** A frozen bfloat16 2-D parameter; `transposed` keeps an nn.Linear weight as [in, out]. Its values are rounded once, here. */
+  bf16Matrix(name: string, hfShape: [number, number], kind: ParamKind, transposed: boolean): Bf16Matrix {
+    if (this.entries.has(name) || this.bf16Entries.has(name)) throw new Error(`internal: parameter '${name}' created twice`);
+    let data: Float32Array;
+    try {
+      data = this.source.take(name, hfShape, kind);
+    } catch (e) {
+      this.dispose();
+      throw e;
+    }
+    const [r, c] = hfShape;
+    const matrix = transposed ? Bf16Matrix.fromFloat32(transpose2d(data, r, c), c, r) : Bf16Matrix.fromFloat32(data, r, c);
+    this.bf16Entries.set(name, { matrix, hfShape: hfShape.slice(), transposed });
+    return matrix;
+  }
 
   /** A parameter stored exactly as in HF. */
   plain(name: string, hfShape: number[], kind: ParamKind): tf.Variable {
@@ -85,7 +120,13 @@ export class ParamStore {
   dispose(): void {
     for (const e of this.entries.values()) e.variable.dispose();
     this.entries.clear();
+    this.bf16Entries.clear();
   }
+}
+
+/** A bfloat16 parameter back in HF layout, widened to float32 (host copy). */
+export function bf16ToHfLayout(entry: Bf16Entry): Float32Array {
+  return entry.matrix.toFloat32(entry.transposed);
 }
 
 /** Reads a parameter back in HF layout (host copy). */

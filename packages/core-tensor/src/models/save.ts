@@ -40,7 +40,8 @@ function writeJson(file: string, obj: RawConfig): void {
 export async function saveModel(model: CausalLM, dir: string, opts: SaveOptions = {}): Promise<void> {
   fs.mkdirSync(dir, { recursive: true });
   const dtype = opts.dtype ?? 'F32';
-  const tensors = new Map<string, TensorToWrite>(model.stateDict());
+  // Read from the model one tensor at a time as the file is written (no whole-model host copy).
+  const tensors = new Map<string, TensorToWrite>(model.tensorsToWrite());
   for (const [k, t] of opts.extraTensors ?? []) tensors.set(k, t);
   saveStateDict(dir, tensors, { dtype, maxShardSize: opts.maxShardSize });
 

@@ -76,6 +76,7 @@ export const DSCHAT_FLAGS = {
     describe: "start a fresh run in an --output_dir that holds a previous run's checkpoints or model, deleting its checkpoints and metrics (transformers' flag)",
   },
   max_grad_norm: { type: 'number', rule: { min: 0, minExclusive: true }, default: 1.0, group: 'training', describe: 'gradient clipping by global norm (DeepSpeed-Chat: 1.0; an rlhfkit flag)' },
+  max_steps: { type: 'number', rule: { int: true, min: 1 }, group: 'training', describe: 'stop after this many optimizer steps, saving as at the end of training (an rlhfkit flag)' },
   compute_fp32_loss: {
     type: 'boolean', default: false, group: 'training', describe: 'compute the loss in float32 (always the case in rlhfkit)',
     unsupported: (v) => (v === true ? '--compute_fp32_loss: always on in rlhfkit, which computes everything in float32.' : null),
@@ -131,7 +132,7 @@ export const TRAINING_FLAG_NAMES: readonly DsChatFlagName[] = [
   'model_name_or_path', 'dropout', 'gradient_checkpointing', 'strict',
   'per_device_train_batch_size', 'per_device_eval_batch_size', 'learning_rate', 'weight_decay', 'num_train_epochs',
   'gradient_accumulation_steps', 'lr_scheduler_type', 'num_warmup_steps', 'seed', 'output_dir', 'overwrite_output_dir', 'compute_fp32_loss', 'max_grad_norm',
-  'lora_dim', 'lora_module_name', 'only_optimize_lora', 'lora_learning_rate',
+  'max_steps', 'lora_dim', 'lora_module_name', 'only_optimize_lora', 'lora_learning_rate',
   'save_steps', 'save_total_limit', 'resume_from_checkpoint',
   'enable_tensorboard', 'tensorboard_path', 'print_loss',
   'backend', 'threads',

@@ -9,6 +9,7 @@ export * from './evaluate';
 export * from './model-setup';
 export * from './model-options';
 export * from './tiny-model';
+export * from './model-presets';
 export { UsageError } from './cli-errors';
 export * from './cli-checks';
 export * from './training-config';

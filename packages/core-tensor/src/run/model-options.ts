@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { enableGradientCheckpointing } from '../checkpointing/gradient-checkpointing';
-import type { StateDict } from '../io/host-tensor';
+import type { TensorToWrite } from '../io/host-tensor';
 import { readSafetensors, writeSafetensors } from '../io/safetensors';
 import { convertLinearLayerToLora, hasLora, loraLayers, onlyOptimizeLoraParameters } from '../lora/convert';
 import { loadLoraStateDict, loraStateDict } from '../lora/state';
@@ -36,12 +36,13 @@ export const LORA_RESUME_FILE = 'lora_resume.safetensors';
 /** Writes LORA_RESUME_FILE into a checkpoint folder, so a resume is exact; does nothing for a model without LoRA. */
 export function saveLoraResume(model: CausalLM, dir: string): void {
   if (!hasLora(model)) return;
-  const sd = model.stateDict();
-  const resume: StateDict = loraStateDict(model);
-  for (const name of loraLayers(model).keys()) {
+  // Each base weight is read when written (one host copy at a time); frozen bf16 bases never change, so they are left out.
+  const sd = model.tensorsToWrite();
+  const resume = new Map<string, TensorToWrite>(loraStateDict(model));
+  for (const [name, a] of loraLayers(model)) {
     const key = `${name}.weight`;
     const t = sd.get(key);
-    if (t) resume.set(key, t);
+    if (t && a.layer.weight16 == null) resume.set(key, t);
   }
   writeSafetensors(path.join(dir, LORA_RESUME_FILE), resume, { format: 'rlhfkit-lora-resume' });
 }

@@ -5,11 +5,12 @@ import * as tf from '@tensorflow/tfjs';
 import { ensureBackend } from '../backend/init-backend';
 import { findWeightsFile, loadStateDict } from '../io/checkpoint';
 import { CheckpointError, type StateDict } from '../io/host-tensor';
+import { openStateDict } from '../io/lazy-state-dict';
 import { resolveModelDir } from '../io/resolve';
 import type { CausalLM } from '../models/causal-lm';
 import { ConfigError, type ModelConfig, type RawConfig } from '../models/config';
 import { CheckpointSource, readModelConfigs } from '../models/load';
-import { transpose2d, type ParamKind, type WeightSource } from '../models/params';
+import { transpose2d, type Bf16Selector, type ParamKind, type WeightSource } from '../models/params';
 import { getArchitecture } from '../models/registry';
 import { reportUnusedKeys } from '../models/unused-keys';
 import { DSCHAT_LORA_NAMES } from '../train/param-groups';
@@ -97,6 +98,8 @@ export interface TrainingModelOptions {
   log?: (line: string) => void;
   /** `--strict`: unused checkpoint tensors are an error instead of a warning. */
   strict?: boolean;
+  /** Parameters to hold as frozen bfloat16 outside the tensor heap (`--frozen_dtype bf16`; see BuildOptions.bf16Weights). */
+  bf16Weights?: Bf16Selector | null;
 }
 
 /**
@@ -125,10 +128,13 @@ export async function loadModelForTraining(dirOrName: string, opts: TrainingMode
   }
   const config = arch.parseConfig(raw, configFile) as ModelConfig;
   const weights = findWeightsFile(dir).file;
-  const sd = loadStateDict(weights);
+  // Tensor by tensor from the file as the model takes them: no second full copy of the weights at load time.
+  const sd = openStateDict(weights);
   const inner = new CheckpointSource(sd, weights, configFile, arch, original);
   const source = new ResizingSource(inner, new Set([arch.embeddingKey, 'lm_head.weight']), oldVocab, newVocab);
-  const model = arch.build(config, source, { rawConfig: raw, generationConfig, trainable: opts.trainable, bodyOnly: opts.bodyOnly, seed: opts.seed });
+  const model = arch.build(config, source, {
+    rawConfig: raw, generationConfig, trainable: opts.trainable, bodyOnly: opts.bodyOnly, seed: opts.seed, bf16Weights: opts.bf16Weights,
+  });
   model.unexpectedKeys = inner.unusedKeys();
   model.extraTensors = new Map(model.unexpectedKeys.map((k) => [k, sd.get(k)!]));
   try {

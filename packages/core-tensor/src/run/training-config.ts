@@ -39,6 +39,8 @@ export interface TrainingConfig {
   computeFp32Loss: boolean;
   /** Gradient clipping by global norm (DeepSpeed-Chat's ds_config gradient_clipping). */
   maxGradNorm: number;
+  /** `--max_steps`: stop after this many optimizer steps, saving as at the end of training; null = no limit. */
+  maxSteps?: number | null;
   /** `--zero_stage`: in a data-parallel run (mpirun), 1 shards the AdamW state, 2 also the gradients; 3 runs as 2. */
   zeroStage?: number;
   // ---- LoRA
@@ -86,6 +88,7 @@ export const TRAINING_DEFAULTS: Readonly<TrainingConfig> = Object.freeze({
   seed: 1234,
   computeFp32Loss: false,
   maxGradNorm: 1.0,
+  maxSteps: null,
   zeroStage: 0,
   loraDim: 0,
   loraModuleName: 'decoder.layers.',
@@ -124,6 +127,7 @@ export function validateTrainingConfig(c: TrainingConfig, modelHint: string): vo
   checkFlag.int(c.numWarmupSteps, 'num_warmup_steps', 0);
   checkFlag.int(c.seed, 'seed', 0);
   checkFlag.number(c.maxGradNorm, 'max_grad_norm', 0, true);
+  if (c.maxSteps != null) checkFlag.int(c.maxSteps, 'max_steps', 1);
   checkFlag.int(c.loraDim, 'lora_dim', 0);
   checkFlag.number(c.loraLearningRate, 'lora_learning_rate', 0);
   if (c.onlyOptimizeLora && c.loraDim === 0) {

@@ -133,7 +133,10 @@ export class TrainingLoop<B> {
     }
     this.dp?.broadcastParameters();
     const updatesPerEpoch = Math.ceil(this.sampler.batchesPerEpoch / gas);
-    const totalSteps = updatesPerEpoch * o.numEpochs;
+    // --max_steps: stop after that many optimizer steps, saving as at the end of training.
+    const maxSteps = (o.config as { maxSteps?: number | null }).maxSteps ?? null;
+    const totalSteps = maxSteps !== null ? Math.min(updatesPerEpoch * o.numEpochs, maxSteps) : updatesPerEpoch * o.numEpochs;
+    let reachedMax = maxSteps !== null && globalStep >= totalSteps;
     if (rank0) writeRunConfig(o.outputDir, o.stepName, o.config, { worldSize: comm.size });
     if (this.dp) {
       const m = this.dp.memory();
@@ -191,7 +194,7 @@ export class TrainingLoop<B> {
       let windowTokens = 0;
       let t0 = performance.now();
       for (;;) {
-        if ((dist ? agreedStop : this.stopRequested) && acc.microSteps === 0) break;
+        if (reachedMax || ((dist ? agreedStop : this.stopRequested) && acc.microSteps === 0)) break;
         if (this.sampler.epochDone && this.sampler.state().epoch + 1 >= o.numEpochs) break;
         const mb = this.sampler.next();
         if (mb.step === 0) this.log(`Beginning of Epoch ${mb.epoch + 1}/${o.numEpochs}, Total Micro Batches ${this.sampler.batchesPerEpoch}`);
@@ -260,7 +263,8 @@ export class TrainingLoop<B> {
         await yieldToEventLoop();
         const wantStop = this.stopRequested || (o.stopAfterSteps !== undefined && globalStep >= o.stopAfterSteps);
         const stopNow = dist ? anyRank(comm, wantStop) : wantStop;
-        if (epochEnd || (saveSteps > 0 && globalStep % saveSteps === 0) || stopNow) {
+        reachedMax = maxSteps !== null && globalStep >= totalSteps;
+        if (epochEnd || reachedMax || (saveSteps > 0 && globalStep % saveSteps === 0) || stopNow) {
           if (rank0) claim.check();
           this.lastCheckpoint = await this.save(globalStep, totalSteps);
           // No rank goes on (or exits) before rank 0's checkpoint is complete.
@@ -268,6 +272,7 @@ export class TrainingLoop<B> {
           result.lastCheckpoint = this.lastCheckpoint;
           this.log(`saved checkpoint ${this.lastCheckpoint}`);
         }
+        if (reachedMax) break;
         if (stopNow) {
           this.stopRequested = true;
           agreedStop = true;
@@ -275,7 +280,7 @@ export class TrainingLoop<B> {
         }
         t0 = performance.now();
       }
-      const finished = this.sampler.epochDone && this.sampler.state().epoch + 1 >= o.numEpochs;
+      const finished = reachedMax || (this.sampler.epochDone && this.sampler.state().epoch + 1 >= o.numEpochs);
       result.status = finished ? 'completed' : 'interrupted';
       this.progress?.done(
         result.status === 'completed'

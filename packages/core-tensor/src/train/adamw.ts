@@ -2,6 +2,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { adamWUpdate, adamWUpdateAll, canUseFusedAdamW, canUseNativeAdamW, type AdamWItem } from '../backend/adamw-kernel';
 import type { HostTensor } from '../io/host-tensor';
+import { adamWHostStep, HOST_MOMENTS_MIN_ELEMENTS } from './adamw-host';
 
 /** Hyper-parameters a group may set; anything left out comes from the optimizer defaults. */
 export interface AdamWHyperParams {
@@ -55,6 +56,23 @@ export interface AdamWStateDict {
 /** Variables by name: a Map, or a plain object as `tf.variableGrads` style code often has. */
 export type NamedVariables = Map<string, tf.Variable> | Record<string, tf.Variable>;
 
+/** Where a model too large for moments beside it on the tensor heap keeps them (see AdamWOptions.momentsOnHost). */
+interface HostSlot {
+  step: number;
+  expAvg: Float32Array;
+  expAvgSq: Float32Array;
+  maxExpAvgSq?: Float32Array;
+}
+
+export interface AdamWOptions {
+  /**
+   * Keep exp_avg / exp_avg_sq in host memory (outside the wasm backend's 4 GiB heap) and update each parameter there,
+   * with the same float32 arithmetic (bit-identical). Default: when the optimized parameters hold more than
+   * HOST_MOMENTS_MIN_ELEMENTS values.
+   */
+  momentsOnHost?: boolean;
+}
+
 interface Slot {
   step: number;
   expAvg: tf.Variable;
@@ -93,8 +111,11 @@ export class AdamW {
   private readonly vars: Map<string, tf.Variable>;
   private readonly groupOf = new Map<string, number>();
   private readonly slots = new Map<string, Slot>();
+  private readonly hostSlots = new Map<string, HostSlot>();
+  /** Whether the moments live in host memory (see AdamWOptions.momentsOnHost). */
+  readonly momentsOnHost: boolean;
 
-  constructor(groups: ParamGroupSpec[], variables: NamedVariables, defaults: Partial<AdamWHyperParams> = {}) {
+  constructor(groups: ParamGroupSpec[], variables: NamedVariables, defaults: Partial<AdamWHyperParams> = {}, options: AdamWOptions = {}) {
     this.vars = toMap(variables);
     const base: AdamWHyperParams = { ...ADAMW_DEFAULTS, ...stripUndefined(defaults) };
     validateHyper(base, 'defaults');
@@ -113,6 +134,16 @@ export class AdamW {
       }
       return { ...hyper, params: [...params], initialLr: hyper.lr };
     });
+    let elements = 0;
+    for (const name of this.groupOf.keys()) elements += (this.vars.get(name) as tf.Variable).size;
+    this.momentsOnHost = options.momentsOnHost ?? elements > HOST_MOMENTS_MIN_ELEMENTS;
+  }
+
+  /** Bytes of moments held in host memory (0 when they live on the tensor heap). */
+  hostStateBytes(): number {
+    let n = 0;
+    for (const s of this.hostSlots.values()) n += s.expAvg.byteLength + s.expAvgSq.byteLength + (s.maxExpAvgSq?.byteLength ?? 0);
+    return n;
   }
 
   /** Sets the learning rate of one group, or of every group when `groupIndex` is omitted. */
@@ -129,7 +160,7 @@ export class AdamW {
 
   /** How many updates a parameter has received (0 before its first gradient). */
   stepCount(name: string): number {
-    return this.slots.get(name)?.step ?? 0;
+    return this.slots.get(name)?.step ?? this.hostSlots.get(name)?.step ?? 0;
   }
 
   /** One AdamW update for every managed parameter that has a gradient in `grads`; others are untouched. */
@@ -142,6 +173,10 @@ export class AdamW {
       if (!sameShape(grad.shape, param.shape)) {
         throw new Error(`AdamW.step: gradient for '${name}' has shape [${grad.shape}] but the parameter is [${param.shape}]`);
       }
+    }
+    if (this.momentsOnHost) {
+      for (const [name, grad] of todo) this.updateOnHost(name, this.vars.get(name) as tf.Variable, grad, this.groups[this.groupOf.get(name) as number]);
+      return;
     }
     if (this.stepAllNative(todo)) return;
     for (const [name, grad] of todo) {
@@ -215,6 +250,23 @@ export class AdamW {
     });
   }
 
+  /** One parameter's step with its moments on the host: one parameter's host copies at a time. */
+  private updateOnHost(name: string, param: tf.Variable, grad: tf.Tensor, g: ParamGroup): void {
+    let slot = this.hostSlots.get(name);
+    if (!slot) {
+      slot = { step: 0, expAvg: new Float32Array(param.size), expAvgSq: new Float32Array(param.size) };
+      this.hostSlots.set(name, slot);
+    }
+    if (g.amsgrad && !slot.maxExpAvgSq) slot.maxExpAvgSq = new Float32Array(param.size);
+    slot.step += 1;
+    const [beta1, beta2] = g.betas;
+    const scalars = {
+      beta1, beta2, bc2Sqrt: Math.sqrt(1 - beta2 ** slot.step), eps: g.eps, stepSize: g.lr / (1 - beta1 ** slot.step), decay: 1 - g.lr * g.weightDecay, maximize: g.maximize,
+    };
+    const next = adamWHostStep(param.dataSync() as Float32Array, grad.dataSync() as Float32Array, slot.expAvg, slot.expAvgSq, slot.maxExpAvgSq ?? null, scalars);
+    tf.tidy(() => param.assign(tf.tensor(next, param.shape, 'float32')));
+  }
+
   private slotFor(name: string, param: tf.Variable, amsgrad: boolean): Slot {
     let slot = this.slots.get(name);
     if (!slot) {
@@ -241,6 +293,13 @@ export class AdamW {
     for (const [name, s] of this.slots) {
       const entry: AdamWParamState = { step: s.step, expAvg: toHost(s.expAvg), expAvgSq: toHost(s.expAvgSq) };
       if (s.maxExpAvgSq) entry.maxExpAvgSq = toHost(s.maxExpAvgSq);
+      state[name] = entry;
+    }
+    for (const [name, s] of this.hostSlots) {
+      const shape = [...(this.vars.get(name) as tf.Variable).shape];
+      const copy = (a: Float32Array): FloatHostTensor => ({ dtype: 'F32', shape, data: Float32Array.from(a) });
+      const entry: AdamWParamState = { step: s.step, expAvg: copy(s.expAvg), expAvgSq: copy(s.expAvgSq) };
+      if (s.maxExpAvgSq) entry.maxExpAvgSq = copy(s.maxExpAvgSq);
       state[name] = entry;
     }
     return { groups: this.groups.map((g) => ({ ...g, betas: [g.betas[0], g.betas[1]], params: [...g.params] })), state };
@@ -278,6 +337,12 @@ export class AdamW {
     this.disposeSlots();
     for (const [name, s] of Object.entries(sd.state)) {
       const v = this.vars.get(name) as tf.Variable;
+      if (this.momentsOnHost) {
+        const host: HostSlot = { step: s.step, expAvg: Float32Array.from(s.expAvg.data), expAvgSq: Float32Array.from(s.expAvgSq.data) };
+        if (s.maxExpAvgSq) host.maxExpAvgSq = Float32Array.from(s.maxExpAvgSq.data);
+        this.hostSlots.set(name, host);
+        continue;
+      }
       const slot: Slot = {
         step: s.step,
         expAvg: hostVariable(s.expAvg.data, v.shape),
@@ -300,6 +365,7 @@ export class AdamW {
       s.maxExpAvgSq?.dispose();
     }
     this.slots.clear();
+    this.hostSlots.clear();
   }
 }
 

@@ -4,3 +4,4 @@ export * from './param-groups';
 export * from './lr-schedule';
 export * from './grad-clip';
 export * from './grad-accum';
+export { HOST_MOMENTS_MIN_ELEMENTS } from './adamw-host';
