@@ -21,9 +21,11 @@ else
 fi
 
 if [ "$ALGORITHM" == "dpo" ]; then
+    # DPO at lr 1e-4: DeepSpeed-Chat's 1e-3 games the implicit reward on this small model (measured: answers grew from 16
+    # to 38 tokens and instruction following fell from 75% to 56%); 1e-4 raised AFINN by +1.9 with following kept.
     "$RLHFKIT" ${RLHFKIT_LAUNCH:-} dpo train --model_name_or_path "$STEP1" --data_path rlhfkit/demo --data_split $SPLIT \
         --data_output_path "$OUTPUT/../data_files" --max_seq_len 128 --per_device_train_batch_size 16 \
-        --per_device_eval_batch_size 16 --learning_rate 1e-3 --weight_decay 0.0 --num_train_epochs 1 --beta 0.1 \
+        --per_device_eval_batch_size 16 --learning_rate 1e-4 --weight_decay 0.0 --num_train_epochs 1 --beta 0.1 \
         --num_warmup_steps 10 --dropout 0.0 --seed 1234 --threads $THREADS \
         ${RLHFKIT_STEP_FLAGS:-} --output_dir "$OUTPUT/actor" >> "$OUTPUT/training.log" 2>&1
     exit 0
@@ -39,7 +41,9 @@ COMMON=(--data_path rlhfkit/demo --data_split $SPLIT --data_output_path "$OUTPUT
         --save_steps 20 --seed 1234 --threads $THREADS)
 case "$ALGORITHM" in
     ppo)  EXTRA=() ;;
-    grpo) EXTRA=(--advantage_estimator grpo --n_samples_per_prompt 4 --kl_in_loss --per_device_generation_batch_size 4) ;;
+    # GRPO's KL sits in the loss (k3) rather than in the reward, so its actor takes a larger step (measured on the demo:
+    # lr 5e-5 gave +0.7 AFINN on held-out prompts, 1e-4 gave +2.4 at the same instruction following).
+    grpo) EXTRA=(--advantage_estimator grpo --n_samples_per_prompt 4 --kl_in_loss --per_device_generation_batch_size 4 --actor_learning_rate 1e-4) ;;
     rloo) EXTRA=(--advantage_estimator rloo --n_samples_per_prompt 4 --per_device_generation_batch_size 4) ;;
     *) echo "step3_rlhf.sh: unknown algorithm '$ALGORITHM' (ppo, grpo, rloo or dpo)" >&2; exit 2 ;;
 esac
