@@ -16,7 +16,7 @@ THREADS=${RLHFKIT_THREADS:-$(nproc 2>/dev/null || echo 1)}
 mkdir -p "$OUTPUT"
 
 if [ "$PRESET" == "quick" ]; then
-    HIDDEN=64; LAYERS=2; EPOCHS=1; SPLIT=2,1,7; BATCH=16
+    HIDDEN=128; LAYERS=4; EPOCHS=1; SPLIT=2,1,7; BATCH=8
 else
     HIDDEN=128; LAYERS=4; EPOCHS=3; SPLIT=6,2,2; BATCH=8
 fi
