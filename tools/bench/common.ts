@@ -159,13 +159,26 @@ export function baselinePython(): string | null {
 }
 
 /** Runs the baseline Python (benchPython) with `args`; its stdout, or why there is none (`what` names the script in the message). */
-export function runPython(args: string[], what: string): { stdout: string } | { error: string } {
+export function runPython(args: string[], what: string): { stdout: string; peakRssMb: number | null } | { error: string } {
   const p = benchPython();
   if ('error' in p) return { error: p.error };
-  const r = spawnSync(p.python, args, { encoding: 'utf8', timeout: 900_000, maxBuffer: 16 * 1024 * 1024 });
+  // The script runs as __main__ under a wrapper that prints the process's peak RSS on stderr when it exits.
+  const wrapper = [
+    'import atexit, resource, runpy, sys',
+    "atexit.register(lambda: sys.stderr.write('RLHFKIT_PEAK_RSS_KB %d\\n' % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))",
+    "if sys.argv[1] == '-c':",
+    "    code = sys.argv[2]; sys.argv = ['-c'] + sys.argv[3:]",
+    "    exec(compile(code, '<string>', 'exec'), {'__name__': '__main__'})",
+    'else:',
+    '    sys.argv = sys.argv[1:]',
+    "    runpy.run_path(sys.argv[0], run_name='__main__')",
+  ].join('\n');
+  const r = spawnSync(p.python, ['-c', wrapper, ...args], { encoding: 'utf8', timeout: 900_000, maxBuffer: 16 * 1024 * 1024 });
   if (r.error != null) return { error: `${p.python}: ${r.error.message}` };
-  if (r.status !== 0) return { error: `${what} exited ${r.status ?? r.signal}: ${(r.stderr ?? '').trim().split('\n').slice(-2).join(' | ')}` };
-  return { stdout: r.stdout };
+  const stderr = r.stderr ?? '';
+  if (r.status !== 0) return { error: `${what} exited ${r.status ?? r.signal}: ${stderr.replace(/RLHFKIT_PEAK_RSS_KB \d+\n?/, '').trim().split('\n').slice(-2).join(' | ')}` };
+  const m = /RLHFKIT_PEAK_RSS_KB (\d+)/.exec(stderr);
+  return { stdout: r.stdout, peakRssMb: m ? Math.round(Number(m[1]) / 102.4) / 10 : null };
 }
 
 /** One thread count's figures from torch_baseline.py's JSON. */
@@ -174,6 +187,8 @@ export interface TorchFigures {
   gen_tokens_per_s: number;
   train_step_ms_median: number;
   foreign_cpus_busy: number | null;
+  /** The baseline process's peak RSS (training and generation in one process), from the wrapper in runPython. */
+  peak_rss_mb?: number | null;
 }
 
 /** `torch_baseline.py --impl native --threads N [extra]`: the standard model in PyTorch at N threads, or why not. */
@@ -183,7 +198,7 @@ export function runTorchBaseline(threads: number, extra: string[] = []): { figur
   if ('error' in r) return r;
   try {
     const out = JSON.parse(r.stdout) as { results: { native: { by_threads: Record<string, TorchFigures> } } };
-    return { figures: out.results.native.by_threads[String(threads)] };
+    return { figures: { ...out.results.native.by_threads[String(threads)], peak_rss_mb: r.peakRssMb } };
   } catch (e) {
     return { error: `torch_baseline.py printed something that is not its JSON: ${(e as Error).message}` };
   }

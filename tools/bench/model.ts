@@ -205,6 +205,8 @@ async function main(): Promise<void> {
         name: `train ${modelName} ${tag}`, tokens_per_s: round1((shape.trainBatch * shape.trainSeq) / ms * 1000), step_ms_median: round1(ms),
         step_ms_min: round1(Math.min(...f.stepMs)), step_cpu_ms_median: round1(median(f.cpuMs)), steps: f.stepMs.length, loss_first_last: [f.losses[0], f.losses[f.losses.length - 1]].map((x) => Math.round(x * 1e4) / 1e4),
         leaked_tensors: f.leaked, backend: info.name, threads, wasm_threads: info.threads, matmul,
+        // The whole process's peak (model, training steps, wasm heap that never shrinks), as PyTorch's row reports its own.
+        peak_rss_mb: round1(process.resourceUsage().maxRSS / 1024),
       });
       if (profile) {
         const t = makeTrainStep(model);

@@ -146,6 +146,7 @@ function benchModel(threads: number, torchWhyNot: string | null): void {
         ...line, baseline: `pytorch ${threads}t (torch_baseline.py --impl native)`, baseline_python: baselinePython(), baseline_tokens_per_s: round1(median(base)),
         ratio: round3(median(mine) / median(base)), ...(lines.length > 1 ? { ratio_per_round: mine.map((m, i) => round3(m / base[i])) } : {}),
         baseline_foreign_cpus_busy: torchRuns.map((t) => t.foreign_cpus_busy),
+        ...(key === 'train_tokens_per_s' ? { baseline_peak_rss_mb: median(torchRuns.map((t) => t.peak_rss_mb ?? NaN)) } : {}),
       });
     } else if (key != null) {
       emit({ ...line, baseline: 'none', baseline_error: torchError ?? 'the baseline did not run in every round' });
