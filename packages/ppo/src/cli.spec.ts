@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import yargs from 'yargs';
 import { useBackend } from '../../core-tensor/src/testing/backends';
-import { ppoConfigFromArgs, ppoTrainCommand } from './cli';
+import { colocatedHeapError, ppoConfigFromArgs, ppoTrainCommand } from './cli';
 import { PPO_DEFAULTS } from './config';
 import { makeTinyRlhfModels, type TinyRlhfModels } from './testing';
 
@@ -28,6 +28,17 @@ function parse(argv: string[]): Record<string, unknown> | string {
 }
 
 describe('rlhfkit ppo train flags', () => {
+  test("the wasm heap running out in one process names the limit and --placement per_role; a role worker's own advice and other errors pass through", () => {
+    const oob = new Error('memory access out of bounds');
+    const m = (colocatedHeapError(oob, { placement: 'colocated' }) as Error).message;
+    expect(m).toMatch(/ran out of the tensor heap they share in this process \(memory access out of bounds; the wasm backend's heap stops at 4 GiB, --placement colocated\)\. Use --placement per_role/);
+    expect(m).toMatch(/--frozen_dtype bf16/);
+    const worker = new Error('the critic ran out of its tensor heap while running train (memory access out of bounds) (--placement per_role). To fit: ...');
+    expect(colocatedHeapError(worker, { placement: 'per_role' })).toBe(worker);
+    const other = new Error('no prompts');
+    expect(colocatedHeapError(other, {})).toBe(other);
+  });
+
   test("every flag of the mirrored DeepSpeed-Chat step-3 scripts is accepted", () => {
     const root = path.join(REPO, 'training_scripts', 'step3_rlhf');
     const scripts: string[] = [];

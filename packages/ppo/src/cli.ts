@@ -53,7 +53,7 @@ async function runTrain(args: Args): Promise<void> {
  * The wasm heap running out in this process (colocated roles; a role worker's own error already says what to do) becomes
  * a message naming the limit and the flag to use instead of the backend's 'memory access out of bounds'.
  */
-function colocatedHeapError(e: unknown, config: Partial<PpoConfig>): unknown {
+export function colocatedHeapError(e: unknown, config: Partial<PpoConfig>): unknown {
   const msg = e instanceof Error ? e.message : String(e);
   if (!isHeapExhausted(e) || msg.includes('--placement per_role')) return e;
   const c = { ...PPO_DEFAULTS, ...config } as PpoConfig;
