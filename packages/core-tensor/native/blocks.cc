@@ -12,34 +12,6 @@ namespace rlhfkit {
 namespace blocks {
 namespace {
 
-/** C [m, n] = op(A) · op(B) [+ bias] [relu]; A is stored [m, k] ([k, m] when ta), B [k, n] ([n, k] when tb). */
-GemmProblem prod(const float* a, bool ta, long m, long k, const float* b, bool tb, long n, float* c, const float* bias = nullptr,
-                 bool relu = false) {
-  GemmProblem g{};
-  g.a = a;
-  g.rsa = ta ? 1 : k;
-  g.csa = ta ? m : 1;
-  g.b = b;
-  g.rsb = tb ? 1 : n;
-  g.csb = tb ? k : 1;
-  g.c = c;
-  g.ldc = n;
-  g.bias = bias;
-  g.relu = relu;
-  g.m = m;
-  g.n = n;
-  g.k = k;
-  return g;
-}
-
-/** The block's products, counted apart in the profile (stats: gemm.blocks). */
-bool run(GemmProblem* ps, long count) {
-  double flops = 0;
-  for (long i = 0; i < count; ++i) flops += 2.0 * ps[i].m * ps[i].n * ps[i].k;
-  stats::Scope scope("gemm.blocks", flops);
-  return gemm_batch_locked(active_kernels(), ps, count, active_threads());
-}
-
 void add_into(float* x, const float* y, long n) {
   for (long i = 0; i < n; ++i) x[i] += y[i];
 }
@@ -56,13 +28,13 @@ void colsum(const float* dy, float* out, long rows, long n) { ops::activation_gr
 bool attn_forward(const Attn& p) {
   const long n = p.b * p.t, d = p.heads * p.hd;
   ops::layer_norm(p.x, p.ln_w, p.ln_b, p.h, p.mean, p.rstd, n, d, p.eps);
-  GemmProblem qkv[3] = {prod(p.h, false, n, d, p.wq, false, d, p.q, p.bq), prod(p.h, false, n, d, p.wk, false, d, p.k, p.bk),
-                        prod(p.h, false, n, d, p.wv, false, d, p.v, p.bv)};
-  if (!run(qkv, 3)) return false;
+  GemmProblem qkv[3] = {block_product(p.h, false, n, d, p.wq, false, d, p.q, p.bq), block_product(p.h, false, n, d, p.wk, false, d, p.k, p.bk),
+                        block_product(p.h, false, n, d, p.wv, false, d, p.v, p.bv)};
+  if (!run_block_products(qkv, 3)) return false;
   if (p.q_scale != 1.0f) scale(p.q, n * d, p.q_scale);  // HF scales q, bias included
   if (!attn::forward(p.q, d, p.k, d, p.v, d, p.bias, p.bias_batch, p.a, p.probs, p.b, p.t, p.heads, p.hd, p.divisor)) return false;
-  GemmProblem o = prod(p.a, false, n, d, p.wo, false, d, p.y, p.bo);
-  if (!run(&o, 1)) return false;
+  GemmProblem o = block_product(p.a, false, n, d, p.wo, false, d, p.y, p.bo);
+  if (!run_block_products(&o, 1)) return false;
   add_into(p.y, p.x, n * d);  // the residual
   return true;
 }
@@ -74,8 +46,8 @@ bool attn_backward(const AttnGrad& p) {
   float *da = buf, *dq = da + n * d, *dk = dq + n * d, *dv = dk + n * d, *t2 = dv + n * d, *t3 = t2 + n * d;
   bool ok = true;
   colsum(p.dy, p.dbo, n, d);
-  GemmProblem out[2] = {prod(p.dy, false, n, d, p.wo, true, d, da), prod(p.a, true, d, n, p.dy, false, d, p.dwo)};
-  ok = run(out, 2);
+  GemmProblem out[2] = {block_product(p.dy, false, n, d, p.wo, true, d, da), block_product(p.a, true, d, n, p.dy, false, d, p.dwo)};
+  ok = run_block_products(out, 2);
   ok = ok && attn::backward(da, p.q, d, p.k, d, p.v, d, p.probs, dq, dk, dv, p.b, p.t, p.heads, p.hd, p.divisor);
   if (ok) {
     if (p.q_scale != 1.0f) scale(dq, n * d, p.q_scale);
@@ -83,10 +55,10 @@ bool attn_backward(const AttnGrad& p) {
     colsum(dk, p.dbk, n, d);
     colsum(dv, p.dbv, n, d);
     // da is free again: it takes the first of the three input gradients.
-    GemmProblem g[6] = {prod(p.h, true, d, n, dq, false, d, p.dwq), prod(p.h, true, d, n, dk, false, d, p.dwk),
-                        prod(p.h, true, d, n, dv, false, d, p.dwv), prod(dq, false, n, d, p.wq, true, d, da),
-                        prod(dk, false, n, d, p.wk, true, d, t2),   prod(dv, false, n, d, p.wv, true, d, t3)};
-    ok = run(g, 6);
+    GemmProblem g[6] = {block_product(p.h, true, d, n, dq, false, d, p.dwq), block_product(p.h, true, d, n, dk, false, d, p.dwk),
+                        block_product(p.h, true, d, n, dv, false, d, p.dwv), block_product(dq, false, n, d, p.wq, true, d, da),
+                        block_product(dk, false, n, d, p.wk, true, d, t2),   block_product(dv, false, n, d, p.wv, true, d, t3)};
+    ok = run_block_products(g, 6);
   }
   if (ok) {
     add_into(da, t2, n * d);
@@ -102,11 +74,11 @@ bool mlp_forward(const Mlp& p) {
   const long n = p.n, d = p.d, f = p.ffn;
   ops::layer_norm(p.y, p.ln_w, p.ln_b, p.h, p.mean, p.rstd, n, d, p.eps);
   const bool relu = p.act == ops::kRelu;
-  GemmProblem up = prod(p.h, false, n, d, p.w1, false, f, relu ? p.f : p.pre, p.b1, relu);
-  if (!run(&up, 1)) return false;
+  GemmProblem up = block_product(p.h, false, n, d, p.w1, false, f, relu ? p.f : p.pre, p.b1, relu);
+  if (!run_block_products(&up, 1)) return false;
   if (!relu) ops::activation(p.pre, p.f, n, f, p.act);
-  GemmProblem down = prod(p.f, false, n, f, p.w2, false, d, p.z, p.b2);
-  if (!run(&down, 1)) return false;
+  GemmProblem down = block_product(p.f, false, n, f, p.w2, false, d, p.z, p.b2);
+  if (!run_block_products(&down, 1)) return false;
   add_into(p.z, p.y, n * d);
   return true;
 }
@@ -117,14 +89,14 @@ bool mlp_backward(const MlpGrad& p) {
   if (buf == nullptr) return false;
   float *df = buf, *dh = df + n * f;
   colsum(p.dz, p.db2, n, d);
-  GemmProblem g[2] = {prod(p.dz, false, n, d, p.w2, true, f, df), prod(p.f, true, f, n, p.dz, false, d, p.dw2)};
-  bool ok = run(g, 2);
+  GemmProblem g[2] = {block_product(p.dz, false, n, d, p.w2, true, f, df), block_product(p.f, true, f, n, p.dz, false, d, p.dw2)};
+  bool ok = run_block_products(g, 2);
   if (ok) {
     // relu's slope is read off f (f > 0 exactly where pre > 0); the others' off pre.
     const float* slope = p.act == ops::kRelu ? p.f : p.pre;
     ops::activation_grad(df, slope, df, p.db1, n, f, p.act);
-    GemmProblem g2[2] = {prod(p.h, true, d, n, df, false, f, p.dw1), prod(df, false, n, f, p.w1, true, d, dh)};
-    ok = run(g2, 2);
+    GemmProblem g2[2] = {block_product(p.h, true, d, n, df, false, f, p.dw1), block_product(df, false, n, f, p.w1, true, d, dh)};
+    ok = run_block_products(g2, 2);
   }
   if (ok) {
     ops::layer_norm_grad(dh, p.y, p.mean, p.rstd, p.ln_w, p.dy, p.dln_w, p.dln_b, n, d);

@@ -94,6 +94,34 @@ int snapshot(Entry* out, int cap);
 void reset();
 }  // namespace stats
 
+/** C [m, n] = op(A) · op(B) [+ bias] [relu] as one problem; A is stored [m, k] ([k, m] when ta), B [k, n] ([n, k] when tb). */
+inline GemmProblem block_product(const float* a, bool ta, long m, long k, const float* b, bool tb, long n, float* c,
+                                 const float* bias = nullptr, bool relu = false) {
+  GemmProblem g{};
+  g.a = a;
+  g.rsa = ta ? 1 : k;
+  g.csa = ta ? m : 1;
+  g.b = b;
+  g.rsb = tb ? 1 : n;
+  g.csb = tb ? k : 1;
+  g.c = c;
+  g.ldc = n;
+  g.bias = bias;
+  g.relu = relu;
+  g.m = m;
+  g.n = n;
+  g.k = k;
+  return g;
+}
+
+/** A fused block's products in one batch (the caller holds native_mutex()), counted together in the profile as gemm.blocks. */
+inline bool run_block_products(GemmProblem* ps, long count) {
+  double flops = 0;
+  for (long i = 0; i < count; ++i) flops += 2.0 * ps[i].m * ps[i].n * ps[i].k;
+  stats::Scope scope("gemm.blocks", flops);
+  return gemm_batch_locked(active_kernels(), ps, count, active_threads());
+}
+
 // The worker pool: threads beyond the caller's, created on demand, parked on a condition variable.
 namespace pool {
 /** Runs fn(tid) for tid in [0, n) with tid 0 on the calling thread; returns when all are done. */

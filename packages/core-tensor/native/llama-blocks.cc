@@ -18,33 +18,6 @@ namespace rlhfkit {
 namespace llama {
 namespace {
 
-/** C [m, n] = op(A) · op(B) [+ bias]; A is stored [m, k] ([k, m] when ta), B [k, n] ([n, k] when tb). */
-GemmProblem prod(const float* a, bool ta, long m, long k, const float* b, bool tb, long n, float* c, const float* bias = nullptr) {
-  GemmProblem g{};
-  g.a = a;
-  g.rsa = ta ? 1 : k;
-  g.csa = ta ? m : 1;
-  g.b = b;
-  g.rsb = tb ? 1 : n;
-  g.csb = tb ? k : 1;
-  g.c = c;
-  g.ldc = n;
-  g.bias = bias;
-  g.relu = false;
-  g.m = m;
-  g.n = n;
-  g.k = k;
-  return g;
-}
-
-/** The block's products, counted with the other blocks' in the profile (stats: gemm.blocks). */
-bool run(GemmProblem* ps, long count) {
-  double flops = 0;
-  for (long i = 0; i < count; ++i) flops += 2.0 * ps[i].m * ps[i].n * ps[i].k;
-  stats::Scope scope("gemm.blocks", flops);
-  return gemm_batch_locked(active_kernels(), ps, count, active_threads());
-}
-
 void add_into(float* x, const float* y, long n) {
   long i = 0;
   for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_add_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
@@ -158,17 +131,17 @@ void glu(GluArgs a, bool backward) {
 bool attn_forward(const Attn& p) {
   const long n = p.b * p.t, d = p.d, qd = p.heads * p.hd, kvd = p.kv_heads * p.hd;
   ops::rms_norm(p.x, p.ln_w, p.h, p.rstd, n, d, p.eps);
-  GemmProblem qkv[3] = {prod(p.h, false, n, d, p.wq, false, qd, p.q, p.bq), prod(p.h, false, n, d, p.wk, false, kvd, p.k, p.bk),
-                        prod(p.h, false, n, d, p.wv, false, kvd, p.v, p.bv)};
-  if (!run(qkv, 3)) return false;
+  GemmProblem qkv[3] = {block_product(p.h, false, n, d, p.wq, false, qd, p.q, p.bq), block_product(p.h, false, n, d, p.wk, false, kvd, p.k, p.bk),
+                        block_product(p.h, false, n, d, p.wv, false, kvd, p.v, p.bv)};
+  if (!run_block_products(qkv, 3)) return false;
   rope(p.q, qd, n, p.heads, p.hd, p.cos, p.sin, false);
   rope(p.k, kvd, n, p.kv_heads, p.hd, p.cos, p.sin, false);
   if (!attn::forward_gqa(p.q, qd, p.k, kvd, p.v, kvd, p.bias, p.bias_batch, p.a, p.probs, p.b, p.t, p.heads, p.kv_heads, p.hd,
                          p.divisor)) {
     return false;
   }
-  GemmProblem o = prod(p.a, false, n, qd, p.wo, false, d, p.y, p.bo);
-  if (!run(&o, 1)) return false;
+  GemmProblem o = block_product(p.a, false, n, qd, p.wo, false, d, p.y, p.bo);
+  if (!run_block_products(&o, 1)) return false;
   add_into(p.y, p.x, n * d);  // the residual
   return true;
 }
@@ -179,8 +152,8 @@ bool attn_backward(const AttnGrad& p) {
   if (buf == nullptr) return false;
   float *da = buf, *dq = da + n * qd, *dk = dq + n * qd, *dv = dk + n * kvd, *dh = dv + n * kvd, *t2 = dh + n * d, *t3 = t2 + n * d;
   colsum(p.dy, p.dbo, n, d);
-  GemmProblem out[2] = {prod(p.dy, false, n, d, p.wo, true, qd, da), prod(p.a, true, qd, n, p.dy, false, d, p.dwo)};
-  bool ok = run(out, 2);
+  GemmProblem out[2] = {block_product(p.dy, false, n, d, p.wo, true, qd, da), block_product(p.a, true, qd, n, p.dy, false, d, p.dwo)};
+  bool ok = run_block_products(out, 2);
   ok = ok && attn::backward_gqa(da, p.q, qd, p.k, kvd, p.v, kvd, p.probs, dq, dk, dv, p.b, p.t, p.heads, p.kv_heads, p.hd, p.divisor);
   if (ok) {
     rope(dq, qd, n, p.heads, p.hd, p.cos, p.sin, true);
@@ -188,10 +161,10 @@ bool attn_backward(const AttnGrad& p) {
     colsum(dq, p.dbq, n, qd);
     colsum(dk, p.dbk, n, kvd);
     colsum(dv, p.dbv, n, kvd);
-    GemmProblem g[6] = {prod(p.h, true, d, n, dq, false, qd, p.dwq), prod(p.h, true, d, n, dk, false, kvd, p.dwk),
-                        prod(p.h, true, d, n, dv, false, kvd, p.dwv), prod(dq, false, n, qd, p.wq, true, d, dh),
-                        prod(dk, false, n, kvd, p.wk, true, d, t2),   prod(dv, false, n, kvd, p.wv, true, d, t3)};
-    ok = run(g, 6);
+    GemmProblem g[6] = {block_product(p.h, true, d, n, dq, false, qd, p.dwq), block_product(p.h, true, d, n, dk, false, kvd, p.dwk),
+                        block_product(p.h, true, d, n, dv, false, kvd, p.dwv), block_product(dq, false, n, qd, p.wq, true, d, dh),
+                        block_product(dk, false, n, kvd, p.wk, true, d, t2),   block_product(dv, false, n, kvd, p.wv, true, d, t3)};
+    ok = run_block_products(g, 6);
   }
   if (ok) {
     add_into(dh, t2, n * d);
@@ -206,11 +179,11 @@ bool attn_backward(const AttnGrad& p) {
 bool mlp_forward(const Mlp& p) {
   const long n = p.n, d = p.d, f = p.ffn;
   ops::rms_norm(p.y, p.ln_w, p.h, p.rstd, n, d, p.eps);
-  GemmProblem up[2] = {prod(p.h, false, n, d, p.wg, false, f, p.g, p.bg), prod(p.h, false, n, d, p.wu, false, f, p.u, p.bu)};
-  if (!run(up, 2)) return false;
+  GemmProblem up[2] = {block_product(p.h, false, n, d, p.wg, false, f, p.g, p.bg), block_product(p.h, false, n, d, p.wu, false, f, p.u, p.bu)};
+  if (!run_block_products(up, 2)) return false;
   glu(GluArgs{p.g, p.u, nullptr, p.f, nullptr, nullptr, n * f, p.act}, false);
-  GemmProblem down = prod(p.f, false, n, f, p.wd, false, d, p.z, p.bd);
-  if (!run(&down, 1)) return false;
+  GemmProblem down = block_product(p.f, false, n, f, p.wd, false, d, p.z, p.bd);
+  if (!run_block_products(&down, 1)) return false;
   add_into(p.z, p.y, n * d);
   return true;
 }
@@ -221,15 +194,15 @@ bool mlp_backward(const MlpGrad& p) {
   if (buf == nullptr) return false;
   float *df = buf, *du = df + n * f, *dh = du + n * f, *t2 = dh + n * d;
   colsum(p.dz, p.dbd, n, d);
-  GemmProblem g[2] = {prod(p.dz, false, n, d, p.wd, true, f, df), prod(p.f, true, f, n, p.dz, false, d, p.dwd)};
-  bool ok = run(g, 2);
+  GemmProblem g[2] = {block_product(p.dz, false, n, d, p.wd, true, f, df), block_product(p.f, true, f, n, p.dz, false, d, p.dwd)};
+  bool ok = run_block_products(g, 2);
   if (ok) {
     glu(GluArgs{p.g, p.u, df, nullptr, df, du, n * f, p.act}, true);  // dg written over df
     colsum(df, p.dbg, n, f);
     colsum(du, p.dbu, n, f);
-    GemmProblem g2[4] = {prod(p.h, true, d, n, df, false, f, p.dwg), prod(p.h, true, d, n, du, false, f, p.dwu),
-                         prod(df, false, n, f, p.wg, true, d, dh), prod(du, false, n, f, p.wu, true, d, t2)};
-    ok = run(g2, 4);
+    GemmProblem g2[4] = {block_product(p.h, true, d, n, df, false, f, p.dwg), block_product(p.h, true, d, n, du, false, f, p.dwu),
+                         block_product(df, false, n, f, p.wg, true, d, dh), block_product(du, false, n, f, p.wu, true, d, t2)};
+    ok = run_block_products(g2, 4);
   }
   if (ok) {
     add_into(dh, t2, n * d);

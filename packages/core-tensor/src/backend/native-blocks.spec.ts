@@ -46,27 +46,31 @@ async function lossAndGrads(config: Record<string, unknown>, backend: 'cpu' | 'w
   }
 }
 
+/** The layers on the native blocks (each block's backward called once per layer) match the unfused layer on cpu, leak-free. */
+async function expectBlocksMatchUnfused(config: Record<string, unknown>, attnGrad: string, mlpGrad: string): Promise<void> {
+  const ref = await lossAndGrads(config, 'cpu');
+  await switchBackend('wasm');
+  const addon = nativeGemmAddon() as NativeGemmAddon;
+  addon.resetStats();
+  const before = tf.memory().numTensors;
+  const got = await lossAndGrads(config, 'wasm');
+  expect(tf.memory().numTensors).toBe(before);
+  const calls = Object.fromEntries(addon.stats().map((s) => [s.name, s.calls]));
+  expect(calls[attnGrad]).toBe(2);
+  expect(calls[mlpGrad]).toBe(2);
+  expect(Math.abs(got.loss - ref.loss)).toBeLessThan(2e-6);
+  for (const [name, g] of ref.grads) {
+    const err = relDiff(got.grads.get(name) as Float32Array, g);
+    if (!(err < 3e-6)) throw new Error(`${name}: relative error ${err}`);
+  }
+}
+
 const haveNative = nativeCompiler() != null;
 const maybe = haveNative ? describe : describe.skip;
 
 maybe('native pre-LN decoder blocks (wasm) vs the unfused layer (cpu)', () => {
   test.each([['relu', 'relu'], ['gelu', 'gelu'], ['silu', 'silu']])('OPT with %s: the loss (abs 2e-6) and every gradient (rel 3e-6), with padding', async (_n, act) => {
-    const config = { ...OPT, activation_function: act };
-    const ref = await lossAndGrads(config, 'cpu');
-    await switchBackend('wasm');
-    const addon = nativeGemmAddon() as NativeGemmAddon;
-    addon.resetStats();
-    const before = tf.memory().numTensors;
-    const got = await lossAndGrads(config, 'wasm');
-    expect(tf.memory().numTensors).toBe(before);
-    const calls = Object.fromEntries(addon.stats().map((s) => [s.name, s.calls]));
-    expect(calls.attn_block_grad).toBe(2);
-    expect(calls.mlp_block_grad).toBe(2);
-    expect(Math.abs(got.loss - ref.loss)).toBeLessThan(2e-6);
-    for (const [name, g] of ref.grads) {
-      const err = relDiff(got.grads.get(name) as Float32Array, g);
-      if (!(err < 3e-6)) throw new Error(`${name}: relative error ${err}`);
-    }
+    await expectBlocksMatchUnfused({ ...OPT, activation_function: act }, 'attn_block_grad', 'mlp_block_grad');
   });
 
   test.each([
@@ -74,21 +78,7 @@ maybe('native pre-LN decoder blocks (wasm) vs the unfused layer (cpu)', () => {
     ['multi-head with attention biases', { ...LLAMA, num_key_value_heads: 4, attention_bias: true }],
     ['tied head, gelu', { ...LLAMA, tie_word_embeddings: true, hidden_act: 'gelu' }],
   ])('LLaMA %s: the loss (abs 2e-6) and every gradient (rel 3e-6), with padding', async (_n, config) => {
-    const ref = await lossAndGrads(config, 'cpu');
-    await switchBackend('wasm');
-    const addon = nativeGemmAddon() as NativeGemmAddon;
-    addon.resetStats();
-    const before = tf.memory().numTensors;
-    const got = await lossAndGrads(config, 'wasm');
-    expect(tf.memory().numTensors).toBe(before);
-    const calls = Object.fromEntries(addon.stats().map((s) => [s.name, s.calls]));
-    expect(calls.llama_attn_block_grad).toBe(2);
-    expect(calls.llama_mlp_block_grad).toBe(2);
-    expect(Math.abs(got.loss - ref.loss)).toBeLessThan(2e-6);
-    for (const [name, g] of ref.grads) {
-      const err = relDiff(got.grads.get(name) as Float32Array, g);
-      if (!(err < 3e-6)) throw new Error(`${name}: relative error ${err}`);
-    }
+    await expectBlocksMatchUnfused(config, 'llama_attn_block_grad', 'llama_mlp_block_grad');
   });
 
   test('the same gradients as the per-op native kernels, and dropout while training keeps the per-op path', async () => {
