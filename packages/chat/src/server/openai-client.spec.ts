@@ -99,29 +99,41 @@ describe('rlhfkit serve under the official openai client', () => {
   });
 
   it('answers /health while a generation runs, and frees the slot of a client that disconnects', async () => {
-    const engine = server.model.engine;
-    const run = engine.run.bind(engine);
-    let steps = 0;
-    engine.run = (req, onTokens, stops) => run(req, (step, tokens) => {
-      steps++;
-      onTokens(step, tokens);
-    }, stops);
-    const stream = await client.chat.completions.create({ ...ask, max_tokens: 100, temperature: 0, stream: true });
-    let healthDuring = 0;
-    let chunks = 0;
-    for await (const _ of stream) {
-      if (++chunks === 3) {
-        healthDuring = (await rawRequest(port, { method: 'GET', path: '/health' })).status;
-        break; // the client goes away mid-stream
+    // A model with a long context of its own, asked for 2000 tokens: the tiny model decodes so fast that 100 tokens could
+    // all be done before the disconnect reaches the server, and then nothing would show that decoding stopped.
+    const long = await tinyChatModel({ maxPositions: 2048 });
+    const model = await loadServedModel(long.dir, { id: 'tiny', verbose: false });
+    const own = createServer({ model });
+    try {
+      const { port: ownPort } = await own.listen(0);
+      const ownClient = new OpenAI({ baseURL: `http://127.0.0.1:${ownPort}/v1`, apiKey: 'unused', maxRetries: 0 });
+      const engine = model.engine;
+      const run = engine.run.bind(engine);
+      let steps = 0;
+      engine.run = (req, onTokens, stops) => run(req, (step, tokens) => {
+        steps++;
+        onTokens(step, tokens);
+      }, stops);
+      const stream = await ownClient.chat.completions.create({ ...ask, max_tokens: 2000, temperature: 0, stream: true });
+      let healthDuring = 0;
+      let chunks = 0;
+      for await (const _ of stream) {
+        if (++chunks === 3) {
+          healthDuring = (await rawRequest(ownPort, { method: 'GET', path: '/health' })).status;
+          break; // the client goes away mid-stream
+        }
       }
+      expect(healthDuring).toBe(200);
+      for (let i = 0; i < 300 && own.queue.running + own.queue.pending > 0; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(own.queue.running + own.queue.pending).toBe(0);
+      expect(steps).toBeLessThan(2000); // the worker stopped decoding the abandoned row
+      engine.run = run;
+      const next = await ownClient.chat.completions.create({ ...ask, max_tokens: 4 });
+      expect(next.usage?.completion_tokens).toBe(4);
+    } finally {
+      await own.close();
+      long.remove();
     }
-    expect(healthDuring).toBe(200);
-    for (let i = 0; i < 100 && server.queue.running + server.queue.pending > 0; i++) await new Promise((r) => setTimeout(r, 10));
-    expect(server.queue.running + server.queue.pending).toBe(0);
-    expect(steps).toBeLessThan(100); // the worker stopped decoding the abandoned row
-    engine.run = run;
-    const next = await client.chat.completions.create({ ...ask, max_tokens: 4 });
-    expect(next.usage?.completion_tokens).toBe(4);
   });
 
   it('leaves the worker with the tensors it started with', async () => {
