@@ -1,9 +1,9 @@
 // Builds the native sgemm addon (packages/core-tensor/native) at first use into a per-content cache, and loads it.
-import { spawnSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { buildOnce, compileInto, findCompiler, firstLine, platformFlags } from './cached-build';
 
 /** One kernel set compiled into the addon (an instruction set and its register tile). */
 export interface NativeKernelInfo {
@@ -75,11 +75,6 @@ export const NATIVE_CXX_FLAGS = [
   '-O3', '-std=gnu++17', '-ffp-contract=fast', '-fPIC', '-shared', '-fvisibility=hidden', '-pthread', '-Wno-psabi',
 ];
 
-/** Linkers other than GNU ld refuse a shared object whose Node-API symbols are unresolved unless told. */
-function platformFlags(): string[] {
-  return process.platform === 'darwin' ? ['-undefined', 'dynamic_lookup'] : [];
-}
-
 const ADDON_FILE = 'rlhfkit-gemm.node';
 const DEFAULT_TIMEOUT_MS = 180_000;
 
@@ -94,38 +89,6 @@ export function defaultNodeInclude(): string {
 export function defaultCacheDir(): string {
   const root = process.env.RLHFKIT_CACHE;
   return root != null && root !== '' ? path.join(root, 'native') : path.join(os.homedir(), '.cache', 'rlhfkit', 'native');
-}
-
-function firstLine(s: string): string {
-  return s.trim().split('\n')[0] ?? '';
-}
-
-/** Splits "$CXX" like a shell would for the simple cases (`ccache g++`, `/opt/bin/g++ -m64`). */
-function splitCommand(cmd: string): string[] {
-  return cmd.trim().split(/\s+/).filter(Boolean);
-}
-
-/** The compiler's --version first line, or why it cannot run. */
-function compilerVersion(cxx: string[]): { version: string } | { error: string } {
-  const r = spawnSync(cxx[0], [...cxx.slice(1), '--version'], { encoding: 'utf8', timeout: 20_000 });
-  if (r.error != null) return { error: `${cxx.join(' ')} could not run (${r.error.message})` };
-  if (r.status !== 0) return { error: `${cxx.join(' ')} --version exited ${r.status ?? r.signal}` };
-  return { version: firstLine(r.stdout) };
-}
-
-function findCompiler(explicit: string | undefined): { cxx: string[]; version: string } | { error: string } {
-  if (explicit != null && explicit.trim() !== '') {
-    const cxx = splitCommand(explicit);
-    const v = compilerVersion(cxx);
-    return 'error' in v ? { error: v.error } : { cxx, version: v.version };
-  }
-  const tried: string[] = [];
-  for (const name of ['g++', 'c++', 'clang++']) {
-    const v = compilerVersion([name]);
-    if ('version' in v) return { cxx: [name], version: v.version };
-    tried.push(name);
-  }
-  return { error: `no C++ compiler found (tried ${tried.join(', ')}; set $CXX)` };
 }
 
 /** The compiler command that a build would use now ($CXX, else g++, c++ or clang++), or null when none runs. */
@@ -150,30 +113,6 @@ export function nativeBuildKey(sourceDir: string, compiler: string, version: str
   return h.digest('hex').slice(0, 20);
 }
 
-function sleepMs(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
-
-/** A lock whose process is gone (same machine), or older than any build may take. */
-function lockIsStale(lock: string): boolean {
-  try {
-    const text = fs.readFileSync(lock, 'utf8');
-    const pid = Number(text.split(' ')[0]);
-    // We always write "<pid> <time>"; a lock with text but no pid was not written by us: stale.
-    if (text.trim() !== '' && !(Number.isInteger(pid) && pid > 0)) return true;
-    if (Number.isInteger(pid) && pid > 0) {
-      try {
-        process.kill(pid, 0);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'ESRCH') return true;
-      }
-    }
-    return Date.now() - fs.statSync(lock).mtimeMs > DEFAULT_TIMEOUT_MS;
-  } catch {
-    return false; // gone meanwhile, or just being written: look again shortly
-  }
-}
-
 function loadAddon(file: string): NativeGemmAddon {
   const mod = { exports: {} as unknown };
   process.dlopen(mod, file, os.constants.dlopen.RTLD_NOW);
@@ -182,22 +121,6 @@ function loadAddon(file: string): NativeGemmAddon {
     throw new Error(`${file} is not rlhfkit's gemm addon`);
   }
   return addon as NativeGemmAddon;
-}
-
-/** Compiles into a private temporary file and renames it into place, so readers never see half a binary. */
-function compile(cxx: string[], sources: string[], include: string, dir: string): string | null {
-  const tmp = path.join(dir, `${ADDON_FILE}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  const args = [...cxx.slice(1), ...NATIVE_CXX_FLAGS, ...platformFlags(), `-I${include}`, ...sources, '-o', tmp];
-  const r = spawnSync(cxx[0], args, { encoding: 'utf8', timeout: DEFAULT_TIMEOUT_MS - 30_000 });
-  if (r.error != null || r.status !== 0) {
-    fs.rmSync(tmp, { force: true });
-    const log = path.join(dir, 'build-error.log');
-    fs.writeFileSync(log, `${cxx[0]} ${args.join(' ')}\n\n${r.stderr ?? ''}${r.error != null ? String(r.error) : ''}\n`);
-    const why = r.error != null ? r.error.message : `exit ${r.status ?? r.signal}`;
-    return `compiling failed (${why}; see ${log})`;
-  }
-  fs.renameSync(tmp, path.join(dir, ADDON_FILE));
-  return null;
 }
 
 /**
@@ -227,36 +150,13 @@ function buildOrLoad(opts: NativeBuildOptions): NativeBuildResult {
   const key = nativeBuildKey(sourceDir, found.cxx.join(' '), found.version);
   const dir = path.join(opts.cacheDir ?? defaultCacheDir(), key);
   const file = path.join(dir, ADDON_FILE);
-  const done = (compiled: boolean): NativeBuildResult =>
-    ({ ok: true, addon: loadAddon(file), file, compiled, buildMs: performance.now() - t0 });
-  if (fs.existsSync(file)) return done(false);
-  fs.mkdirSync(dir, { recursive: true });
-  const lock = path.join(dir, 'build.lock');
-  const deadline = Date.now() + (opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const sources = sourceFiles(sourceDir).filter((f) => f.endsWith('.cc')).map((f) => path.join(sourceDir, f));
-  for (;;) {
-    let fd: number | null = null;
-    try {
-      fd = fs.openSync(lock, 'wx');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-    }
-    if (fd != null) {
-      try {
-        fs.writeSync(fd, `${process.pid} ${new Date().toISOString()}\n`);
-        if (fs.existsSync(file)) return done(false); // finished between our check and the lock
-        const failure = compile(found.cxx, sources, include, dir);
-        if (failure != null) return { ok: false, reason: failure };
-        return done(true);
-      } finally {
-        fs.closeSync(fd);
-        fs.rmSync(lock, { force: true });
-      }
-    }
-    // Someone else is compiling: wait for their file, or take over a lock left by a process that died.
-    if (fs.existsSync(file)) return done(false);
-    if (Date.now() > deadline) return { ok: false, reason: `timed out waiting for another process's build (${lock})` };
-    if (lockIsStale(lock)) fs.rmSync(lock, { force: true });
-    sleepMs(100);
-  }
+  const built = buildOnce(
+    file,
+    () => compileInto(found.cxx, (out) => [...NATIVE_CXX_FLAGS, ...platformFlags(), `-I${include}`, ...sources, '-o', out], file, timeoutMs, ''),
+    { timeoutMs, what: '' },
+  );
+  if ('error' in built) return { ok: false, reason: built.error };
+  return { ok: true, addon: loadAddon(file), file, compiled: built.compiled, buildMs: performance.now() - t0 };
 }
