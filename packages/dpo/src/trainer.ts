@@ -2,8 +2,8 @@
 import * as path from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import {
-  AdamW, applyLora, checkMaxSeqLen, claimOutputDir, defaultCommunicator, getOptimizerGroupedParameters, loadModelForTraining, loadTrainingTokenizer, LrScheduler, readModelConfigs,
-  resolveModelDir, roundUpVocab, setUpGradientCheckpointing, TrainingLoop, writeRunConfig, type CausalLM, type EvalPoint, type OutputDirClaim,
+  AdamW, applyLora, checkMaxSeqLen, defaultCommunicator, getOptimizerGroupedParameters, loadModelForTraining, loadTrainingTokenizer, LrScheduler, readModelConfigs,
+  resolveModelDir, roundUpVocab, setUpGradientCheckpointing, TrainingLoop, withOutputDir, writeRunConfig, type CausalLM, type EvalPoint, type OutputDirClaim,
   type ProgressStream, type StepInfo, type Tokenizer, type TrainingResult, type TrainingTask,
 } from '@rlhfkit/core-tensor';
 import { attendedTokens, BatchSampler, createStepDatasets, type Phase2Item, type SamplerState, type StepDatasets } from '@rlhfkit/data';
@@ -190,13 +190,8 @@ export class DpoTrainer {
   /** Trains as configured (resuming if asked), then saves the policy's HF folder to --output_dir when the run completed. */
   async train(): Promise<DpoResult> {
     const c = this.config;
-    const given = this.options.outputDirClaim;
-    const claim = given ?? claimOutputDir(c.outputDir, { resume: c.resumeFromCheckpoint, overwrite: c.overwriteOutputDir, log: this.log });
-    try {
-      return await this.trainClaimed(claim);
-    } finally {
-      if (!given) claim.release();
-    }
+    const held = this.options.outputDirClaim;
+    return withOutputDir(c.outputDir, { resume: c.resumeFromCheckpoint, overwrite: c.overwriteOutputDir, log: this.log, held }, (claim) => this.trainClaimed(claim));
   }
 
   private async trainClaimed(claim: OutputDirClaim): Promise<DpoResult> {

@@ -1,6 +1,6 @@
 // PpoTrainer: DeepSpeed-Chat's DeepSpeedPPOTrainer over narrow roles — generate_experience, train_rlhf, train_unsupervised.
 import * as path from 'node:path';
-import { claimOutputDir, defaultCommunicator, writeRunConfig, type OutputDirClaim, type ProgressStream } from '@rlhfkit/core-tensor';
+import { defaultCommunicator, withOutputDir, writeRunConfig, type OutputDirClaim, type ProgressStream } from '@rlhfkit/core-tensor';
 import type { AdvantageEstimator, PpoConfig } from './config';
 import type { EngineRoles } from './engine';
 import { buildTargets, groupAdvantages } from './estimators';
@@ -160,13 +160,8 @@ export class PpoTrainer {
     const setup = this.setup;
     if (!setup) throw new Error('PpoTrainer.train(): build the trainer with PpoTrainer.create(config) (or drive generateExperience/trainRlhf yourself)');
     const c = setup.config;
-    const o = this.options;
-    const claim = o.outputDirClaim ?? claimOutputDir(c.outputDir, { resume: c.resumeFromCheckpoint, overwrite: c.overwriteOutputDir, log: this.log });
-    try {
-      return await this.trainClaimed(setup, claim);
-    } finally {
-      if (!o.outputDirClaim) claim.release();
-    }
+    const held = this.options.outputDirClaim;
+    return withOutputDir(c.outputDir, { resume: c.resumeFromCheckpoint, overwrite: c.overwriteOutputDir, log: this.log, held }, (claim) => this.trainClaimed(setup, claim));
   }
 
   private async trainClaimed(setup: PpoSetup, claim: OutputDirClaim): Promise<PpoResult> {

@@ -4,8 +4,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import {
-  AdamW, applyLora, assignWeights, checkMaxSeqLen, claimOutputDir, defaultCommunicator, findWeightsFile, getOptimizerGroupedParameters, loadLoraResume, loadModelForTraining, loadStateDict,
-  LrScheduler, readModelConfigs, resolveModelDir, saveLoraResume, setUpGradientCheckpointing, TrainingLoop, writeRunConfig, type MetricValues,
+  AdamW, applyLora, assignWeights, checkMaxSeqLen, defaultCommunicator, findWeightsFile, getOptimizerGroupedParameters, loadLoraResume, loadModelForTraining, loadStateDict,
+  LrScheduler, readModelConfigs, resolveModelDir, saveLoraResume, setUpGradientCheckpointing, TrainingLoop, withOutputDir, writeRunConfig, type MetricValues,
   type Communicator, type OutputDirClaim, type ProgressStream, type StepInfo, type TrainingResult, type TrainingTask,
 } from '@rlhfkit/core-tensor';
 import { attendedTokens, BatchSampler, collatePhase2, createStepDatasets, type Phase2Batch, type Phase2Item, type SamplerState } from '@rlhfkit/data';
@@ -167,12 +167,10 @@ export class RewardTrainer {
     const opts = this.options;
     const log = this.log;
     const outputDir = c.outputDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'rlhfkit-reward-run-'));
-    const given = opts.outputDirClaim;
-    const claim = given ?? claimOutputDir(outputDir, { resume: c.resumeFromCheckpoint, overwrite: c.overwriteOutputDir, log });
     try {
-      return await this.trainClaimed(opts, outputDir, claim);
+      const claiming = { resume: c.resumeFromCheckpoint, overwrite: c.overwriteOutputDir, log, held: opts.outputDirClaim };
+      return await withOutputDir(outputDir, claiming, (claim) => this.trainClaimed(opts, outputDir, claim));
     } finally {
-      if (!given) claim.release();
       if (!c.outputDir) fs.rmSync(outputDir, { recursive: true, force: true });
     }
   }

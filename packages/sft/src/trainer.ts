@@ -2,8 +2,8 @@
 import * as path from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import {
-  AdamW, applyLora, checkMaxSeqLen, claimOutputDir, defaultCommunicator, evaluateMeanLoss, getOptimizerGroupedParameters, loadModelForTraining, loadTrainingTokenizer, LrScheduler,
-  setUpGradientCheckpointing, TrainingLoop, writeRunConfig, type CausalLM, type LossEvaluation, type OutputDirClaim, type ProgressStream,
+  AdamW, applyLora, checkMaxSeqLen, defaultCommunicator, evaluateMeanLoss, getOptimizerGroupedParameters, loadModelForTraining, loadTrainingTokenizer, LrScheduler,
+  setUpGradientCheckpointing, TrainingLoop, withOutputDir, writeRunConfig, type CausalLM, type LossEvaluation, type OutputDirClaim, type ProgressStream,
   type Communicator, type StepInfo, type Tokenizer, type TrainingResult, type TrainingTask,
 } from '@rlhfkit/core-tensor';
 import { attendedTokens, BatchSampler, type Phase1Batch, type Phase1Item, type SamplerState, type StepDatasets } from '@rlhfkit/data';
@@ -144,13 +144,8 @@ export class SftTrainer {
   /** Trains as configured (resuming if asked), then saves the HF folder to --output_dir when the run completed. */
   async train(): Promise<SftResult> {
     const c = this.config;
-    const given = this.options.outputDirClaim;
-    const claim = given ?? claimOutputDir(c.outputDir, { resume: c.resumeFromCheckpoint, overwrite: c.overwriteOutputDir, log: this.log });
-    try {
-      return await this.trainClaimed(claim);
-    } finally {
-      if (!given) claim.release();
-    }
+    const held = this.options.outputDirClaim;
+    return withOutputDir(c.outputDir, { resume: c.resumeFromCheckpoint, overwrite: c.overwriteOutputDir, log: this.log, held }, (claim) => this.trainClaimed(claim));
   }
 
   private async trainClaimed(claim: OutputDirClaim): Promise<SftResult> {

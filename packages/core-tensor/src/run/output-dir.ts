@@ -295,8 +295,14 @@ export function claimOutputDir(outputDir: string, opts: ClaimOutputDirOptions = 
   };
 }
 
-/** claimOutputDir, `fn`, then release() whatever happens: the one call a trainer's whole run goes in. */
-export async function withOutputDir<T>(outputDir: string, opts: ClaimOutputDirOptions, fn: (claim: OutputDirClaim) => Promise<T>): Promise<T> {
+/**
+ * claimOutputDir, `fn`, then release() whatever happens: the one call a trainer's whole run goes in. With `held` (a
+ * claim the caller took earlier, as the CLIs do before loading any model), `fn` runs on it and the caller releases it.
+ */
+export async function withOutputDir<T>(
+  outputDir: string, opts: ClaimOutputDirOptions & { held?: OutputDirClaim | null }, fn: (claim: OutputDirClaim) => Promise<T>,
+): Promise<T> {
+  if (opts.held) return fn(opts.held);
   const claim = claimOutputDir(outputDir, opts);
   try {
     return await fn(claim);
