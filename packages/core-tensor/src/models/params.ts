@@ -71,14 +71,7 @@ export class ParamStore {
 
   /** A frozen bfloat16 2-D parameter; `transposed` keeps an nn.Linear weight as [in, out]. Its values are rounded once, here. */
   bf16Matrix(name: string, hfShape: [number, number], kind: ParamKind, transposed: boolean): Bf16Matrix {
-    if (this.entries.has(name) || this.bf16Entries.has(name)) throw new Error(`internal: parameter '${name}' created twice`);
-    let data: Float32Array;
-    try {
-      data = this.source.take(name, hfShape, kind);
-    } catch (e) {
-      this.dispose();
-      throw e;
-    }
+    const data = this.take(name, hfShape, kind);
     const [r, c] = hfShape;
     const matrix = transposed ? Bf16Matrix.fromFloat32(transpose2d(data, r, c), c, r) : Bf16Matrix.fromFloat32(data, r, c);
     this.bf16Entries.set(name, { matrix, hfShape: hfShape.slice(), transposed });
@@ -95,16 +88,20 @@ export class ParamStore {
     return this.create(name, hfShape, kind, true);
   }
 
-  private create(name: string, hfShape: number[], kind: ParamKind, transposed: boolean): tf.Variable {
-    if (this.entries.has(name)) throw new Error(`internal: parameter '${name}' created twice`);
-    let data: Float32Array;
+  /** A new parameter's values from the source (HF layout). */
+  private take(name: string, hfShape: number[], kind: ParamKind): Float32Array {
+    if (this.entries.has(name) || this.bf16Entries.has(name)) throw new Error(`internal: parameter '${name}' created twice`);
     try {
-      data = this.source.take(name, hfShape, kind);
+      return this.source.take(name, hfShape, kind);
     } catch (e) {
       // A half-built model is unreachable by the caller: free what was made so a failed load leaks nothing.
       this.dispose();
       throw e;
     }
+  }
+
+  private create(name: string, hfShape: number[], kind: ParamKind, transposed: boolean): tf.Variable {
+    let data = this.take(name, hfShape, kind);
     let shape = hfShape;
     if (transposed) {
       data = transpose2d(data, hfShape[0], hfShape[1]);

@@ -1,4 +1,5 @@
 // AdamW's update with its moments in host memory (outside the tensor heap), bit-identical to the float32 tfjs composite.
+import type { AdamWScalars } from '../backend/adamw-kernel';
 
 /**
  * Above this many optimized elements an AdamW keeps its moments on the host: two float32 moments per element would take
@@ -7,17 +8,8 @@
  */
 export const HOST_MOMENTS_MIN_ELEMENTS = 32 * 1024 * 1024;
 
-/** The scalars of one update, as adamw.ts computes them in double precision. */
-export interface HostAdamWScalars {
-  beta1: number;
-  beta2: number;
-  /** sqrt(1 - beta2^step) */
-  bc2Sqrt: number;
-  eps: number;
-  /** lr / (1 - beta1^step) */
-  stepSize: number;
-  /** 1 - lr * weightDecay */
-  decay: number;
+/** The scalars of one update, as adamw.ts computes them in double precision (the kernels' AdamWScalars), and maximize. */
+export interface HostAdamWScalars extends AdamWScalars {
   maximize: boolean;
 }
 

@@ -1,6 +1,6 @@
 // AdamW with torch.optim.AdamW's single-tensor semantics, parameter groups and an exact, resumable state dict.
 import * as tf from '@tensorflow/tfjs';
-import { adamWUpdate, adamWUpdateAll, canUseFusedAdamW, canUseNativeAdamW, type AdamWItem } from '../backend/adamw-kernel';
+import { adamWUpdate, adamWUpdateAll, canUseFusedAdamW, canUseNativeAdamW, type AdamWItem, type AdamWScalars } from '../backend/adamw-kernel';
 import type { HostTensor } from '../io/host-tensor';
 import { adamWHostStep, HOST_MOMENTS_MIN_ELEMENTS } from './adamw-host';
 
@@ -78,6 +78,12 @@ interface Slot {
   expAvg: tf.Variable;
   expAvgSq: tf.Variable;
   maxExpAvgSq?: tf.Variable;
+}
+
+/** One step's scalars, computed in double precision as torch does in Python before they enter float32 ops. */
+function stepScalars(g: ParamGroup, step: number): AdamWScalars {
+  const [beta1, beta2] = g.betas;
+  return { beta1, beta2, bc2Sqrt: Math.sqrt(1 - beta2 ** step), eps: g.eps, stepSize: g.lr / (1 - beta1 ** step), decay: 1 - g.lr * g.weightDecay };
 }
 
 function toMap(vars: NamedVariables): Map<string, tf.Variable> {
@@ -197,10 +203,7 @@ export class AdamW {
       const param = this.vars.get(name) as tf.Variable;
       const g = this.groups[this.groupOf.get(name) as number];
       const slot = this.slotFor(name, param, false);
-      const step = slot.step + 1;
-      const [beta1, beta2] = g.betas;
-      const scalars = { beta1, beta2, bc2Sqrt: Math.sqrt(1 - beta2 ** step), eps: g.eps, stepSize: g.lr / (1 - beta1 ** step), decay: 1 - g.lr * g.weightDecay };
-      return { name, slot, param, grad, expAvg: slot.expAvg, expAvgSq: slot.expAvgSq, scalars };
+      return { name, slot, param, grad, expAvg: slot.expAvg, expAvgSq: slot.expAvgSq, scalars: stepScalars(g, slot.step + 1) };
     });
     if (!canUseNativeAdamW(items)) return false;
     const updated = adamWUpdateAll(items);
@@ -218,16 +221,12 @@ export class AdamW {
   private update(name: string, param: tf.Variable, grad: tf.Tensor, g: ParamGroup): void {
     const slot = this.slotFor(name, param, g.amsgrad);
     slot.step += 1;
-    const [beta1, beta2] = g.betas;
-    // Scalars are computed in double precision, as torch does in Python, then enter float32 ops.
-    const bc1 = 1 - beta1 ** slot.step;
-    const bc2Sqrt = Math.sqrt(1 - beta2 ** slot.step);
-    const stepSize = g.lr / bc1;
-    const decay = 1 - g.lr * g.weightDecay;
+    const scalars = stepScalars(g, slot.step);
+    const { beta1, beta2, bc2Sqrt, stepSize, decay } = scalars;
     tf.tidy(() => {
       if (!slot.maxExpAvgSq && !g.maximize && canUseFusedAdamW([param, grad, slot.expAvg, slot.expAvgSq])) {
         // wasm: one SIMD pass with the same float32 operations as below (backend/adamw-kernel.ts).
-        const [p, m, v] = adamWUpdate(param, grad, slot.expAvg, slot.expAvgSq, { beta1, beta2, bc2Sqrt, eps: g.eps, stepSize, decay });
+        const [p, m, v] = adamWUpdate(param, grad, slot.expAvg, slot.expAvgSq, scalars);
         slot.expAvg.assign(m);
         slot.expAvgSq.assign(v);
         param.assign(p);
@@ -259,10 +258,7 @@ export class AdamW {
     }
     if (g.amsgrad && !slot.maxExpAvgSq) slot.maxExpAvgSq = new Float32Array(param.size);
     slot.step += 1;
-    const [beta1, beta2] = g.betas;
-    const scalars = {
-      beta1, beta2, bc2Sqrt: Math.sqrt(1 - beta2 ** slot.step), eps: g.eps, stepSize: g.lr / (1 - beta1 ** slot.step), decay: 1 - g.lr * g.weightDecay, maximize: g.maximize,
-    };
+    const scalars = { ...stepScalars(g, slot.step), maximize: g.maximize };
     const next = adamWHostStep(param.dataSync() as Float32Array, grad.dataSync() as Float32Array, slot.expAvg, slot.expAvgSq, slot.maxExpAvgSq ?? null, scalars);
     tf.tidy(() => param.assign(tf.tensor(next, param.shape, 'float32')));
   }
