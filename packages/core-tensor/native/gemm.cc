@@ -8,44 +8,13 @@
 #include <thread>
 
 #include "gemm.h"
+#include "parallel.h"
 
 namespace rlhfkit {
 namespace {
 
 inline long ceil_div(long a, long b) { return (a + b - 1) / b; }
 inline long round_up(long a, long b) { return ceil_div(a, b) * b; }
-
-inline void cpu_relax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#else
-  std::this_thread::yield();
-#endif
-}
-
-/** All threads of a parallel region meet here; spins (threads are few and busy), yielding when it waits long. */
-class Barrier {
- public:
-  explicit Barrier(int n) : n_(n) {}
-  void wait() {
-    if (n_ <= 1) return;
-    const int gen = gen_.load(std::memory_order_acquire);
-    if (count_.fetch_add(1, std::memory_order_acq_rel) + 1 == n_) {
-      count_.store(0, std::memory_order_relaxed);
-      gen_.fetch_add(1, std::memory_order_release);
-      return;
-    }
-    for (long spins = 0; gen_.load(std::memory_order_acquire) == gen; ++spins) {
-      if (spins < 4096) cpu_relax();
-      else std::this_thread::yield();
-    }
-  }
-
- private:
-  const int n_;
-  std::atomic<int> count_{0};
-  std::atomic<int> gen_{0};
-};
 
 /** Per-thread packing buffers, 64-byte aligned, kept between calls and grown on demand. */
 struct Scratch {
@@ -209,7 +178,7 @@ void merge_edge(const float* tile, int nr, float* c, long ldc, long rows, long c
  * parts then split the block's rows (and, when rows are few, its column panels) into units of work that
  * each pack their own A block. B is read in place instead when rows are few and its columns contiguous.
  */
-void gemm_part(const KernelSet& ks, const GemmProblem& g, int tid, int nthreads, Barrier* barrier, float* shared_b,
+void gemm_part(const KernelSet& ks, const GemmProblem& g, int tid, int nthreads, SpinBarrier* barrier, float* shared_b,
                const Scratch& s) {
   const int mr = ks.mr, nr = ks.nr;
   const long m = g.m, n = g.n, k = g.k;
@@ -298,7 +267,7 @@ struct BatchJob {
   // Split mode: every thread works on problem `current` together, sharing one packed B.
   bool split;
   long current;
-  Barrier* barrier;
+  SpinBarrier* barrier;
   float* shared_b;
 };
 
@@ -357,7 +326,7 @@ bool gemm_batch_locked(const KernelSet& ks, const GemmProblem* problems, long co
       fill_empty_k(problems[i]);
       continue;
     }
-    Barrier barrier(nthreads);
+    SpinBarrier barrier(nthreads);
     job.current = i;
     job.barrier = &barrier;
     pool::run(nthreads, run_part, &job);

@@ -85,6 +85,30 @@ void worker_main(Pool* p, int tid) {
   }
 }
 
+/**
+ * Starts workers until there are n - 1, publishes the job under the lock (a plain job counts its parts in `pending`,
+ * an elastic one is open to joiners while `open_gen` names it) and wakes them.
+ */
+Pool* publish(int n, void (*fn)(int tid, void* ctx), void* ctx, bool elastic) {
+  Pool* p = the_pool();
+  {
+    std::lock_guard<std::mutex> lk(p->mu);
+    while (p->started < n - 1) {
+      std::thread(worker_main, p, ++p->started).detach();
+    }
+    p->fn = fn;
+    p->ctx = ctx;
+    p->n = n;
+    p->elastic = elastic;
+    if (!elastic) p->pending.store(n - 1, std::memory_order_release);
+    ++p->generation;
+    if (elastic) p->open_gen.store(p->generation, std::memory_order_release);
+    p->published.store(p->generation, std::memory_order_release);
+  }
+  p->wake.notify_all();
+  return p;
+}
+
 }  // namespace
 
 int hardware_threads() {
@@ -104,21 +128,7 @@ void run(int n, void (*fn)(int tid, void* ctx), void* ctx) {
     fn(0, ctx);
     return;
   }
-  Pool* p = the_pool();
-  {
-    std::lock_guard<std::mutex> lk(p->mu);
-    while (p->started < n - 1) {
-      std::thread(worker_main, p, ++p->started).detach();
-    }
-    p->fn = fn;
-    p->ctx = ctx;
-    p->n = n;
-    p->elastic = false;
-    p->pending.store(n - 1, std::memory_order_release);
-    ++p->generation;
-    p->published.store(p->generation, std::memory_order_release);
-  }
-  p->wake.notify_all();
+  Pool* p = publish(n, fn, ctx, false);
   fn(0, ctx);
   // The other parts usually finish about when ours does: spin a little before sleeping.
   for (int i = 0; i < 20000 && p->pending.load(std::memory_order_acquire) > 0; ++i) {
@@ -135,21 +145,7 @@ void run_elastic(int n, void (*fn)(int tid, void* ctx), void* ctx) {
     fn(0, ctx);
     return;
   }
-  Pool* p = the_pool();
-  {
-    std::lock_guard<std::mutex> lk(p->mu);
-    while (p->started < n - 1) {
-      std::thread(worker_main, p, ++p->started).detach();
-    }
-    p->fn = fn;
-    p->ctx = ctx;
-    p->n = n;
-    p->elastic = true;
-    ++p->generation;
-    p->open_gen.store(p->generation, std::memory_order_release);
-    p->published.store(p->generation, std::memory_order_release);
-  }
-  p->wake.notify_all();
+  Pool* p = publish(n, fn, ctx, true);
   fn(0, ctx);
   // Close the job to latecomers (they join under the lock, so none can slip in after this), then wait for the
   // workers that did join: a worker the OS has not scheduled yet never holds the caller up.
