@@ -1,4 +1,4 @@
-// The built-in demo as pipeline steps: a small random OPT -> SFT -> reward model -> PPO (or GRPO/RLOO/DPO) on rlhfkit/demo.
+// The built-in demo as pipeline steps: a small random LLaMA-style model -> SFT -> reward model -> PPO (or GRPO/RLOO/DPO) on rlhfkit/demo.
 import * as path from 'node:path';
 import type { PipelineStep } from './pipeline';
 
