@@ -1,6 +1,6 @@
 // WorkerEngine: the model in a worker thread, so the HTTP server's event loop stays free while tokens are generated.
-import * as path from 'node:path';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startPackageWorker } from '@rlhfkit/core-tensor';
 import type { EngineModelInfo, EngineRequest, GenerationEngine, StopFlags, TokenListener } from './engine';
 import type { WorkerInbound, WorkerOutbound, WorkerStartData } from './worker-protocol';
 
@@ -42,14 +42,8 @@ export class WorkerEngine implements GenerationEngine {
   /** Starts the worker and waits until the model is loaded. */
   static start(opts: WorkerEngineOptions): Promise<WorkerEngine> {
     const data: WorkerStartData = { path: opts.path, backend: opts.backend, threads: opts.threads, maxModelLen: opts.maxModelLen, quiet: opts.verbose === false };
-    // Built (dist/*.js) the worker is plain JavaScript; from the sources (the rlhfkit checkout) it runs them the same way
-    // the rest of rlhfkit does: tsx's require hook is registered in it first.
-    const worker = __filename.endsWith('.js')
-      ? new Worker(path.join(__dirname, 'engine-worker.js'), { workerData: data })
-      : new Worker(
-        `require(${JSON.stringify(require.resolve('tsx/cjs/api'))}).register(); require(${JSON.stringify(path.join(__dirname, 'engine-worker.ts'))});`,
-        { eval: true, workerData: data },
-      );
+    // Compiled (dist/*.js) or, in the checkout, the TypeScript through tsx.
+    const worker = startPackageWorker(__filename, __dirname, 'engine-worker', data);
     return new Promise((resolve, reject) => {
       const early = (e: Error): void => reject(e);
       const exit = (code: number): void => reject(new Error(`the generation worker exited before the model loaded (code ${code})`));

@@ -1,7 +1,6 @@
 // Step 3's roles each in a worker thread with its own backend and tensor heap, behind the same role interfaces (--placement per_role).
-import * as path from 'node:path';
-import { Worker } from 'node:worker_threads';
-import { WASM_HEAP_LIMIT_BYTES, type ModelConfig } from '@rlhfkit/core-tensor';
+import type { Worker } from 'node:worker_threads';
+import { startPackageWorker, WASM_HEAP_LIMIT_BYTES, type ModelConfig } from '@rlhfkit/core-tensor';
 import type { PpoConfig } from './config';
 import type { HeapMemory, PpoEngine, RlhfEngineOptions } from './engine';
 import type { FloatMatrix, IntMatrix } from './matrix';
@@ -50,13 +49,8 @@ export class RoleWorker {
 
   /** Starts the worker and waits until its role is built; the reply also carries its model's config. */
   static start(data: RoleWorkerStart, log: (l: string) => void): Promise<{ worker: RoleWorker; modelConfig: ModelConfig }> {
-    // Built (dist/*.js) the worker is plain JavaScript; from the sources it runs through tsx, as chat's generation worker does.
-    const worker = __filename.endsWith('.js')
-      ? new Worker(path.join(__dirname, 'role-worker.js'), { workerData: data })
-      : new Worker(`require(${JSON.stringify(require.resolve('tsx/cjs/api'))}).register(); require(${JSON.stringify(path.join(__dirname, 'role-worker.ts'))});`, {
-          eval: true,
-          workerData: data,
-        });
+    // Compiled (dist/*.js) or, in the checkout, the TypeScript through tsx.
+    const worker = startPackageWorker(__filename, __dirname, 'role-worker', data);
     return new Promise((resolve, reject) => {
       const exit = (code: number): void => reject(new Error(`the ${data.role} worker exited before its model loaded (code ${code})`));
       const early = (e: Error): void => reject(new Error(`the ${data.role} worker failed while loading: ${e.message}`));

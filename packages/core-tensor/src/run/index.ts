@@ -13,3 +13,4 @@ export * from './model-presets';
 export { UsageError } from './cli-errors';
 export * from './cli-checks';
 export * from './training-config';
+export { startPackageWorker } from './worker-thread';
